@@ -1,0 +1,57 @@
+"""All tunable settings of the matcher in one place.
+
+Values can be overridden by environment variables (``GUIDE_MATCH_*``) so that a
+deployment can point at another sentence-transformers model directory without
+code changes.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from models import DEFAULT_MODEL_DIR, MODELS_DIR
+
+MAX_TEXT_CHARS = 20_000
+"""Longest text accepted; a proposal abstract is far shorter, a whole proposal is not what we match."""
+
+MIN_TEXT_CHARS = 4
+"""Below this many meaningful characters a text is too short to judge."""
+
+
+@dataclass(frozen=True)
+class MatcherConfig:
+    model_dir: Path = DEFAULT_MODEL_DIR
+    cache_dir: Path = MODELS_DIR / "cache"
+    fusion_path: Path = MODELS_DIR / "fusion.json"
+    query_prompt: str = "query: "
+    passage_prompt: str = "passage: "
+    window_tokens: int = 510
+    batch_size: int = 32
+    torch_threads: int = 0  # 0: leave torch's default (one per core)
+    device: str = "cpu"
+    # BM25 parameters (bm25s defaults are for web search; directions are short documents)
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    # A direction is offered beside the best one when its score reaches this share of the best.
+    second_ratio: float = 0.8
+    max_text_chars: int = MAX_TEXT_CHARS
+    min_text_chars: int = MIN_TEXT_CHARS
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides) -> "MatcherConfig":
+        """Defaults, then ``GUIDE_MATCH_<FIELD>`` environment variables, then ``overrides``."""
+        cfg = cls()
+        values = {}
+        for f in fields(cls):
+            env = os.environ.get(f"GUIDE_MATCH_{f.name.upper()}")
+            if env is None or f.name == "extra":
+                continue
+            current = getattr(cfg, f.name)
+            values[f.name] = Path(env) if isinstance(current, Path) else type(current)(env)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for k in ("model_dir", "cache_dir", "fusion_path"):
+            if k in values:
+                values[k] = Path(values[k])
+        return replace(cfg, **values)

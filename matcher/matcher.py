@@ -1,0 +1,238 @@
+"""The Matcher: a load-once object that ranks the guide's directions for proposal texts."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+
+import corpus
+from corpus import Cluster, Direction
+
+from .config import MatcherConfig
+from .dense import DenseEncoder
+from .errors import InputError
+from .fusion import FusionModel, Signals
+from .lexical import LexicalIndex
+from .results import ClusterScore, DirectionMatch, MatchResult
+from .text import Segmenter, TermSpotter, meaningful_length, normalize
+
+_CHUNK = 64
+
+
+def _package_version() -> str:
+    try:
+        return version("guide-match")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
+def direction_passages(d: Direction) -> list[str]:
+    """Texts that stand for a direction in the embedding space: its official wording and its vocabulary."""
+    return [f"{d.title}：{d.text}", f"{d.title}：{'、'.join(d.terms)}"]
+
+
+def direction_document(d: Direction) -> str:
+    """The text BM25 indexes for a direction."""
+    return " ".join([d.title, d.text, *d.terms])
+
+
+class Matcher:
+    """Ranks the 40 directions of the guide for Chinese (or English) proposal texts.
+
+    Load once with :meth:`load`; the object is read-only afterwards and safe to
+    share across threads (model calls are serialised, everything else is pure).
+    """
+
+    def __init__(
+        self,
+        directions: Sequence[Direction],
+        clusters: Sequence[Cluster],
+        encoder: DenseEncoder,
+        fusion: FusionModel,
+        config: MatcherConfig,
+        stopwords: frozenset[str] = frozenset(),
+    ):
+        self.directions = tuple(directions)
+        self.clusters = tuple(clusters)
+        self.config = config
+        self.encoder = encoder
+        self.fusion = fusion
+        all_terms = [t for d in self.directions for t in d.terms]
+        self.segmenter = Segmenter(all_terms, stopwords)
+        self._spotters = [TermSpotter(d.terms) for d in self.directions]
+        self.lexical = LexicalIndex(
+            [self.segmenter.tokens(normalize(direction_document(d))) for d in self.directions],
+            k1=config.bm25_k1,
+            b=config.bm25_b,
+        )
+        passages = [direction_passages(d) for d in self.directions]
+        self._passage_owner = np.repeat(np.arange(len(passages)), [len(p) for p in passages])
+        self._passage_emb = encoder.cached_passages([p for ps in passages for p in ps], config.cache_dir)
+        self.version = self._version()
+
+    @classmethod
+    def load(cls, config: MatcherConfig | None = None, **overrides) -> "Matcher":
+        """Load corpus, model and fitted fusion weights (see :class:`MatcherConfig` for overrides)."""
+        config = config or MatcherConfig.from_env(**overrides)
+        return cls(
+            directions=corpus.load_directions(),
+            clusters=corpus.load_clusters(),
+            encoder=DenseEncoder(config),
+            fusion=FusionModel.load(config.fusion_path),
+            config=config,
+            stopwords=corpus.load_stopwords(),
+        )
+
+    def _version(self) -> str:
+        h = hashlib.sha256()
+        for d in self.directions:
+            h.update(f"{d.id}|{d.text}|{'、'.join(d.terms)}".encode())
+        return (
+            f"guide-match {_package_version()}; corpus {h.hexdigest()[:8]}; "
+            f"model {self.encoder.model_dir.name}@{self.encoder.fingerprint[:8]}; fusion {self.fusion.fitted_on}"
+        )
+
+    # -- input checks -------------------------------------------------------------------------
+    def check_text(self, text: object, field: str = "text") -> str:
+        """The normalised text, or an :class:`InputError` saying what is wrong and what is accepted."""
+        if not isinstance(text, str):
+            raise InputError(f"{field} must be a string of Chinese or English text, got {type(text).__name__}", field)
+        if len(text) > self.config.max_text_chars:
+            raise InputError(
+                f"{field} is {len(text)} characters long; at most {self.config.max_text_chars} are accepted "
+                "(a title and abstract, not a whole proposal)",
+                field,
+            )
+        norm = normalize(text)
+        if not norm:
+            raise InputError(f"{field} is empty; give a project title or abstract", field)
+        if meaningful_length(norm) < self.config.min_text_chars:
+            raise InputError(
+                f"{field} is too short to judge ({meaningful_length(norm)} characters of content); "
+                f"give at least a project title of {self.config.min_text_chars} or more characters",
+                field,
+            )
+        return norm
+
+    def check_top_k(self, top_k: object) -> int:
+        n = len(self.directions)
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or not 1 <= top_k <= n:
+            raise InputError(f"top_k must be an integer from 1 to {n}, got {top_k!r}", "top_k")
+        return int(top_k)
+
+    # -- matching -----------------------------------------------------------------------------
+    def signals(self, normalized: Sequence[str]) -> tuple[Signals, list[list[set[str]]]]:
+        """Dense, lexical and term signals for already checked texts, and the terms found."""
+        q = self.encoder.encode_queries(normalized)
+        sims = q @ self._passage_emb.T
+        dense = np.full((len(normalized), len(self.directions)), -1.0, dtype=np.float32)
+        np.maximum.at(dense.T, self._passage_owner, sims.T)
+        tokens = [self.segmenter.tokens(t) for t in normalized]
+        lexical = np.stack([self.lexical.scores(tok) for tok in tokens])
+        found = [[spot.find(t, tok) for spot in self._spotters] for t, tok in zip(normalized, tokens)]
+        hits = np.array([[len(f) for f in row] for row in found], dtype=np.float32)
+        return Signals(dense=dense, lexical=lexical, term_hits=hits), found
+
+    def _results(self, signals: Signals, found: list[list[set[str]]], top_k: int) -> list[MatchResult]:
+        scores = self.fusion.score(signals)
+        scope = self.fusion.in_scope_probability(scores, signals)
+        results = []
+        for i in range(scores.shape[0]):
+            order = np.argsort(-scores[i], kind="stable")[:top_k]
+            matches = tuple(self._direction_match(i, j, scores, signals, found) for j in order)
+            in_scope = bool(scope[i] >= self.fusion.scope_threshold)
+            best = matches[0]
+            also = tuple(
+                m.id for m in matches[1:] if in_scope and m.score >= self.config.second_ratio * best.score
+            )
+            results.append(
+                MatchResult(
+                    in_scope=in_scope,
+                    in_scope_score=round(float(scope[i]), 4),
+                    directions=matches,
+                    clusters=self._cluster_scores(scores[i]),
+                    also_fits=also,
+                    message=self._message(in_scope, best, also),
+                    version=self.version,
+                )
+            )
+        return results
+
+    def _direction_match(self, i, j, scores, signals, found) -> DirectionMatch:
+        d = self.directions[j]
+        return DirectionMatch(
+            id=d.id,
+            title=d.title,
+            score=round(float(scores[i, j]), 4),
+            cluster=d.clusters[0] if d.clusters else None,
+            clusters=d.clusters,
+            matched_terms=tuple(t for t in d.terms if t in found[i][j]),
+            dense=round(float(signals.dense[i, j]), 4),
+            lexical=round(float(signals.lexical[i, j]), 3),
+        )
+
+    def _cluster_scores(self, row: np.ndarray) -> tuple[ClusterScore, ...]:
+        best = {c.name: 0.0 for c in self.clusters}
+        for j, d in enumerate(self.directions):
+            for name in d.clusters:
+                best[name] = max(best[name], float(row[j]))
+        ranked = sorted(best.items(), key=lambda kv: -kv[1])
+        return tuple(ClusterScore(name=n, score=round(s, 4)) for n, s in ranked)
+
+    @staticmethod
+    def _message(in_scope: bool, best: DirectionMatch, also: tuple[int, ...]) -> str:
+        if not in_scope:
+            return (
+                "未找到合适的支持方向：该文本与指南40个方向的匹配度都不高，可能不属于本专项支持范围。"
+                f"最接近的是方向{best.id}（{best.title}）。"
+            )
+        text = f"最匹配方向{best.id}（{best.title}）。"
+        if also:
+            text += "方向" + "、".join(str(a) for a in also) + "也较接近，可一并参考。"
+        return text
+
+    def match(self, text: str, top_k: int = 5) -> MatchResult:
+        """Rank the directions for one title or abstract."""
+        top_k = self.check_top_k(top_k)
+        norm = self.check_text(text)
+        signals, found = self.signals([norm])
+        return self._results(signals, found, top_k)[0]
+
+    def match_many(
+        self,
+        texts: Sequence[str],
+        top_k: int = 5,
+        on_error: str = "raise",
+        progress: Callable[[int], None] | None = None,
+    ) -> list[MatchResult | InputError]:
+        """Rank the directions for many texts, batched through the model.
+
+        ``on_error="raise"`` stops at the first bad text; ``"return"`` puts the
+        :class:`InputError` in that text's place and carries on, so one empty row
+        never sinks a batch of hundreds. ``progress`` is called with the number
+        of texts finished after each chunk.
+        """
+        if on_error not in ("raise", "return"):
+            raise ValueError(f"on_error must be 'raise' or 'return', got {on_error!r}")
+        top_k = self.check_top_k(top_k)
+        out: list[MatchResult | InputError | None] = [None] * len(texts)
+        good: list[tuple[int, str]] = []
+        for i, text in enumerate(texts):
+            try:
+                good.append((i, self.check_text(text)))
+            except InputError as err:
+                if on_error == "raise":
+                    raise
+                out[i] = err
+        if progress and len(good) < len(texts):
+            progress(len(texts) - len(good))
+        for start in range(0, len(good), _CHUNK):
+            chunk = good[start : start + _CHUNK]
+            signals, found = self.signals([t for _, t in chunk])
+            for (i, _), res in zip(chunk, self._results(signals, found, top_k)):
+                out[i] = res
+            if progress:
+                progress(len(chunk))
+        return out  # type: ignore[return-value]

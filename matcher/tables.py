@@ -1,0 +1,94 @@
+"""Reading proposal tables and writing result tables (.csv, .xlsx, .jsonl) with pandas.
+
+Every failure becomes an :class:`InputError` that names the file and says what
+is accepted, because the people who run batches are program officers, not
+Python programmers.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import InputError
+
+SUFFIXES = (".csv", ".xlsx", ".jsonl")
+
+
+def _suffix(path: Path, role: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InputError(
+            f"{role} {path}: unknown file type {suffix or '(none)'!r}; accepted: {', '.join(SUFFIXES)}", role
+        )
+    return suffix
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputError(f"{path}: line {n} is not valid JSON ({err.msg}); each line must be one JSON object")
+            if not isinstance(row, dict):
+                raise InputError(f"{path}: line {n} is a JSON {type(row).__name__}, not an object")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A table of strings (missing cells as empty strings) from .csv (UTF-8), .xlsx or .jsonl."""
+    path = Path(path)
+    suffix = _suffix(path, "input")
+    if not path.is_file():
+        raise InputError(f"input {path}: no such file", "input")
+    try:
+        if suffix == ".csv":
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        elif suffix == ".xlsx":
+            df = pd.read_excel(path, dtype=str)
+        else:
+            df = _read_jsonl(path)
+    except UnicodeDecodeError:
+        raise InputError(f"input {path}: not UTF-8 text; save it as UTF-8 (in Excel: 'CSV UTF-8')", "input")
+    except InputError:
+        raise
+    except Exception as err:  # pandas/openpyxl raise many types for a damaged file
+        raise InputError(f"input {path}: cannot be read as {suffix} ({type(err).__name__}: {err})", "input")
+    df.columns = [str(c).strip() for c in df.columns]
+    return df.astype(object).where(df.notna(), "")
+
+
+def require_column(df: pd.DataFrame, column: str, path: str | Path, option: str) -> None:
+    if column not in df.columns:
+        have = ", ".join(map(str, df.columns)) or "(none)"
+        raise InputError(f"{path}: no column {column!r} (columns: {have}); choose one with {option}", option)
+
+
+def check_output(path: str | Path) -> Path:
+    """Fail before any work is done when the output cannot be written."""
+    path = Path(path)
+    _suffix(path, "output")
+    if not path.parent.exists():
+        raise InputError(f"output {path}: folder {path.parent} does not exist", "output")
+    return path
+
+
+def write_table(rows: list[dict], flat: list[dict], path: str | Path) -> None:
+    """Write ``rows`` (nested, for .jsonl) or ``flat`` (one column per field, for .csv/.xlsx)."""
+    path = check_output(path)
+    tmp = path.with_name(path.name + ".part")
+    if path.suffix.lower() == ".jsonl":
+        with tmp.open("w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    elif path.suffix.lower() == ".csv":
+        pd.DataFrame(flat).to_csv(tmp, index=False, encoding="utf-8-sig")
+    else:
+        pd.DataFrame(flat).to_excel(tmp, index=False, engine="openpyxl")
+    tmp.replace(path)  # never leave a half-written result behind
