@@ -27,6 +27,8 @@ class MatcherConfig:
     query_prompt: str = "query: "
     passage_prompt: str = "passage: "
     window_tokens: int = 510
+    # A direction's term similarity is the mean over its this many nearest terms.
+    dense_top_terms: int = 3
     batch_size: int = 32
     torch_threads: int = 0  # 0: leave torch's default (one per core)
     device: str = "cpu"

@@ -111,17 +111,17 @@ class DenseEncoder:
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self.encode(texts, self.config.passage_prompt)
 
-    def cached_passages(self, texts: Sequence[str], cache_dir: Path) -> np.ndarray:
-        """Passage embeddings from ``cache_dir``, computed and stored on first use."""
-        h = hashlib.sha256(self.fingerprint.encode() + self.config.passage_prompt.encode())
+    def cached(self, texts: Sequence[str], prompt: str, cache_dir: Path) -> np.ndarray:
+        """Embeddings of ``texts`` with ``prompt`` from ``cache_dir``, computed and stored on first use."""
+        h = hashlib.sha256(self.fingerprint.encode() + b"\0" + prompt.encode())
         for t in texts:
             h.update(t.encode() + b"\0")
-        path = Path(cache_dir) / f"passages-{h.hexdigest()[:20]}.npy"
+        path = Path(cache_dir) / f"embeddings-{h.hexdigest()[:20]}.npy"
         if path.is_file():
             emb = np.load(path)
             if emb.shape[0] == len(texts):
                 return emb
-        emb = self.encode_passages(texts)
+        emb = self.encode(texts, prompt)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp.npy")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import numpy as np
 
@@ -28,9 +29,9 @@ def _package_version() -> str:
         return "0+unknown"
 
 
-def direction_passages(d: Direction) -> list[str]:
-    """Texts that stand for a direction in the embedding space: its official wording and its vocabulary."""
-    return [f"{d.title}：{d.text}", f"{d.title}：{'、'.join(d.terms)}"]
+def direction_passage(d: Direction) -> str:
+    """The passage that stands for a direction's official wording in the embedding space."""
+    return f"{d.title}：{d.text}"
 
 
 def direction_document(d: Direction) -> str:
@@ -67,9 +68,11 @@ class Matcher:
             k1=config.bm25_k1,
             b=config.bm25_b,
         )
-        passages = [direction_passages(d) for d in self.directions]
-        self._passage_owner = np.repeat(np.arange(len(passages)), [len(p) for p in passages])
-        self._passage_emb = encoder.cached_passages([p for ps in passages for p in ps], config.cache_dir)
+        # Directions are embedded twice: their official wording as a passage, and each curated
+        # term as a short query, which sits closer to how proposals phrase the same topic.
+        self._text_emb = encoder.cached([direction_passage(d) for d in self.directions], config.passage_prompt, config.cache_dir)
+        self._term_emb = encoder.cached([t for d in self.directions for t in d.terms], config.query_prompt, config.cache_dir)
+        self._term_bounds = np.cumsum([0] + [len(d.terms) for d in self.directions])
         self.version = self._version()
 
     @classmethod
@@ -80,7 +83,7 @@ class Matcher:
             directions=corpus.load_directions(),
             clusters=corpus.load_clusters(),
             encoder=DenseEncoder(config),
-            fusion=FusionModel.load(config.fusion_path),
+            fusion=FusionModel.load(config.fusion_path).for_model(Path(config.model_dir).name),
             config=config,
             stopwords=corpus.load_stopwords(),
         )
@@ -126,14 +129,21 @@ class Matcher:
     def signals(self, normalized: Sequence[str]) -> tuple[Signals, list[list[set[str]]]]:
         """Dense, lexical and term signals for already checked texts, and the terms found."""
         q = self.encoder.encode_queries(normalized)
-        sims = q @ self._passage_emb.T
-        dense = np.full((len(normalized), len(self.directions)), -1.0, dtype=np.float32)
-        np.maximum.at(dense.T, self._passage_owner, sims.T)
+        term_sims = q @ self._term_emb.T
+        k = self.config.dense_top_terms
+        dense_terms = np.empty((len(normalized), len(self.directions)), dtype=np.float32)
+        for j, (lo, hi) in enumerate(zip(self._term_bounds[:-1], self._term_bounds[1:])):
+            block = term_sims[:, lo:hi]
+            kk = min(k, hi - lo)
+            dense_terms[:, j] = np.partition(block, -kk, axis=1)[:, -kk:].mean(axis=1)
         tokens = [self.segmenter.tokens(t) for t in normalized]
         lexical = np.stack([self.lexical.scores(tok) for tok in tokens])
         found = [[spot.find(t, tok) for spot in self._spotters] for t, tok in zip(normalized, tokens)]
         hits = np.array([[len(f) for f in row] for row in found], dtype=np.float32)
-        return Signals(dense=dense, lexical=lexical, term_hits=hits), found
+        signals = Signals(
+            dense_text=q @ self._text_emb.T, dense_terms=dense_terms, lexical=lexical, term_hits=hits, embeddings=q
+        )
+        return signals, found
 
     def _results(self, signals: Signals, found: list[list[set[str]]], top_k: int) -> list[MatchResult]:
         scores = self.fusion.score(signals)
@@ -169,7 +179,7 @@ class Matcher:
             cluster=d.clusters[0] if d.clusters else None,
             clusters=d.clusters,
             matched_terms=tuple(t for t in d.terms if t in found[i][j]),
-            dense=round(float(signals.dense[i, j]), 4),
+            dense=round(float(signals.dense_text[i, j]), 4),
             lexical=round(float(signals.lexical[i, j]), 3),
         )
 

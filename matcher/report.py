@@ -1,0 +1,118 @@
+"""Plots and a Markdown report of an :class:`~matcher.evaluation.Evaluation`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .evaluation import LENGTH_LABELS, Evaluation  # noqa: E402
+
+
+def confusion_figure(ev: Evaluation, ranker: str = "fused"):
+    """Gold direction (rows) against predicted top-1 (columns), with out-of-scope as index 0."""
+    r = next(x for x in ev.rankings if x.name == ranker)
+    ids = ev.direction_ids
+    pos = {d: k + 1 for k, d in enumerate(ids)}
+    m = np.zeros((len(ids) + 1, len(ids) + 1), dtype=int)
+    for i, gold in enumerate(ev.labels):
+        g = pos[gold[0]] if gold else 0
+        p = pos[ids[int(np.argmax(r.scores[i]))]] if r.in_scope[i] else 0
+        m[g, p] += 1
+    fig, ax = plt.subplots(figsize=(9, 8))
+    im = ax.imshow(m, cmap="Blues")
+    ticks = ["OOS"] + [str(d) for d in ids]
+    ax.set_xticks(range(len(ticks)), ticks, rotation=90, fontsize=6)
+    ax.set_yticks(range(len(ticks)), ticks, fontsize=6)
+    ax.set_xlabel("predicted (top-1, OOS = out of scope)")
+    ax.set_ylabel("labelled direction")
+    ax.set_title(f"Confusion over 40 directions ({ranker}, split {ev.split})")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def score_histogram_figure(ev: Evaluation, ranker: str = "fused"):
+    """Top score of in-scope and out-of-scope texts: how well one threshold separates them."""
+    r = next(x for x in ev.rankings if x.name == ranker)
+    top = r.scores.max(axis=1)
+    truth = np.array([bool(l) for l in ev.labels])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bins = np.linspace(float(top.min()), float(top.max()) + 1e-9, 30)
+    ax.hist(top[truth], bins=bins, alpha=0.6, label=f"in scope (n={truth.sum()})")
+    ax.hist(top[~truth], bins=bins, alpha=0.6, label=f"out of scope (n={(~truth).sum()})")
+    ax.set_xlabel(f"top direction score ({ranker})")
+    ax.set_ylabel("texts")
+    ax.legend()
+    ax.set_title(f"Score distribution, split {ev.split}")
+    fig.tight_layout()
+    return fig
+
+
+def length_figure(ev: Evaluation):
+    """Top-1 accuracy by text length for each ranker."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    labels = [b for b in LENGTH_LABELS if any(b in m.by_length for m in ev.metrics)]
+    width = 0.8 / len(ev.metrics)
+    for k, m in enumerate(ev.metrics):
+        ax.bar(np.arange(len(labels)) + k * width, [m.by_length.get(b, 0) for b in labels], width, label=m.name)
+    ax.set_xticks(np.arange(len(labels)) + width * (len(ev.metrics) - 1) / 2, labels)
+    ax.set_xlabel("text length (characters)")
+    ax.set_ylabel("top-1 accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    ax.set_title(f"Accuracy by length, split {ev.split}")
+    fig.tight_layout()
+    return fig
+
+
+def markdown_table(df) -> str:
+    """A GitHub Markdown table of a DataFrame (no extra dependency)."""
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "---|" * len(df.columns)
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def write_report(ev: Evaluation, out_dir: str | Path) -> Path:
+    """``report.md`` with the metric tables and three PNG plots in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, fig in (
+        ("confusion.png", confusion_figure(ev)),
+        ("scores.png", score_histogram_figure(ev)),
+        ("by_length.png", length_figure(ev)),
+    ):
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+    fused = ev.fused
+    lines = [
+        f"# Matching quality on split `{ev.split}`",
+        "",
+        f"{fused.n} labelled texts, {fused.n_in_scope} in scope, {fused.n - fused.n_in_scope} out of scope.",
+        "",
+        markdown_table(ev.table().reset_index()),
+        "",
+        "## Per-direction top-1 recall (fused)",
+        "",
+        "| direction | recall |",
+        "|---|---|",
+        *[f"| {d} | {r:.2f} |" for d, r in fused.per_direction_recall.items()],
+        "",
+        "## Most confused pairs (fused: labelled → predicted, count)",
+        "",
+        *[f"- {a} → {b}: {n}" for a, b, n in fused.confused_pairs],
+        "",
+        "![confusion](confusion.png)",
+        "",
+        "![scores](scores.png)",
+        "",
+        "![by length](by_length.png)",
+        "",
+    ]
+    path = out / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
