@@ -88,7 +88,8 @@ def write_table(rows: list[dict], flat: list[dict], path: str | Path) -> None:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     elif path.suffix.lower() == ".csv":
-        pd.DataFrame(flat).to_csv(tmp, index=False, encoding="utf-8-sig")
+        # nullable dtypes keep ids as 22, not 22.0, in columns that also hold empty cells
+        pd.DataFrame(flat).convert_dtypes().to_csv(tmp, index=False, encoding="utf-8-sig")
     else:
-        pd.DataFrame(flat).to_excel(tmp, index=False, engine="openpyxl")
+        pd.DataFrame(flat).convert_dtypes().to_excel(tmp, index=False, engine="openpyxl")
     tmp.replace(path)  # never leave a half-written result behind

@@ -1,0 +1,152 @@
+"""The FastAPI application: ``create_app(settings=None, matcher=None)``.
+
+The matcher is loaded once per worker in the lifespan (in a thread, so start-up does
+not block the loop) unless one is injected, as the tests do with the session's matcher.
+
+For uvicorn: ``uvicorn --factory service.app:create_app`` (what ``guide-match serve`` does
+with several workers), or ``uvicorn service.app:app``; ``app`` is created on first access,
+so importing this module loads nothing.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from .errors import RequestGuardMiddleware, install_exception_handlers
+from .routers import directions, health, match, routing, web
+from .routers.web import DOCS_ASSETS_DIR, DOCS_ASSETS_URL, STATIC_DIR
+from .settings import Settings, get_settings
+
+log = logging.getLogger("guide_match.service")
+
+# The routers the app serves, in order. Staff-only endpoints add theirs here, e.g.
+#   from .routers import routing;  ROUTERS.append(routing.router)
+# (or one line in create_app: ``app.include_router(routing.router)``).
+ROUTERS: list[APIRouter] = [health.router, match.router, directions.router, routing.router, web.router]
+
+DESCRIPTION = """\
+Matches Chinese R&D proposal titles and abstracts to the 40 support directions of the
+2024 中国—东盟产业合作区建设专项项目申报指南.
+
+Every error has the shape `{"error": {"code", "message", "field"}}`; every response carries
+an `X-Request-ID` header (quote it when reporting a problem). Proposal texts are not logged
+and not stored.
+"""
+
+
+def load_matcher(settings: Settings):
+    """Load the matcher (seconds: corpus, model, cached direction embeddings)."""
+    from matcher import Matcher
+
+    if settings.model_dir is not None:
+        return Matcher.load(model_dir=settings.model_dir)
+    return Matcher.load()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    if app.state.matcher is None:
+        log.info("loading the matcher")
+        try:
+            app.state.matcher = await anyio.to_thread.run_sync(load_matcher, app.state.settings)
+        except Exception:
+            log.exception("the matcher could not be loaded")
+            raise
+        log.info("matcher ready: %s", app.state.matcher.version)
+    yield
+
+
+def _openapi_with_limits(app: FastAPI, settings: Settings):
+    """FastAPI's OpenAPI document, with the limits that come from the settings written in."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = base()
+        comps = schema.get("components", {}).get("schemas", {})
+        # A batch item's text has no maxLength: an overlong item gets its own error entry and the
+        # others are still matched, so the request as a whole is not refused.
+        prop = comps.get("MatchRequest", {}).get("properties", {}).get("text")
+        if prop is not None:
+            prop["maxLength"] = settings.max_text_chars
+        items = comps.get("BatchRequest", {}).get("properties", {}).get("items")
+        if items is not None:
+            items["maxItems"] = settings.max_batch_items
+        # The request guard answers for every operation that takes a body, before any route runs.
+        guard = {
+            "400": "Body is not valid JSON or not valid UTF-8",
+            "413": "Body over the size limit",
+            "415": "Content-Type not accepted",
+        }
+        error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for ops in schema.get("paths", {}).values():
+            for op in ops.values():
+                if isinstance(op, dict) and "requestBody" in op:
+                    responses = op.setdefault("responses", {})
+                    for status, description in guard.items():
+                        responses.setdefault(status, {"description": description, "content": error_ref})
+        app.openapi_schema = schema
+        return schema
+
+    return openapi
+
+
+def create_app(settings: Settings | None = None, matcher: Any = None) -> FastAPI:
+    """A new app; ``matcher`` is used as is (no model load at start-up) when given."""
+    settings = settings or get_settings()
+    logging.getLogger("guide_match").setLevel(settings.log_level)
+    app = FastAPI(
+        title="guide-match",
+        version=_package_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # /docs is served by routers/web.py with local Swagger UI files (no CDN)
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.matcher = matcher
+    install_exception_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.openapi = _openapi_with_limits(app, settings)  # type: ignore[method-assign]
+    # Middleware: the last added is the outermost. CORS wraps the guard so that the guard's
+    # 413/415/400 answers still carry CORS headers for the portal's browser.
+    app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-Request-ID", "X-API-Key", "Authorization"],
+            expose_headers=["X-Request-ID"],
+            max_age=600,
+        )
+    return app
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("guide-match")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def __getattr__(name: str):
+    # ``uvicorn service.app:app``: the app is created on first access, not on import.
+    if name == "app":
+        global app
+        app = create_app()
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,326 @@
+"""Every error the API returns, in one JSON shape: ``{"error": {"code", "message", "field"}}``.
+
+- :class:`ApiError` is what routes raise; the handlers below turn it, FastAPI's validation
+  errors, Starlette's HTTP errors and the matcher's :class:`~matcher.InputError` into that shape.
+- :class:`RequestGuardMiddleware` (pure ASGI, outside the routes) gives every request an id
+  (``X-Request-ID``), rejects bodies over the size limit (413), non-JSON or non-UTF-8 content
+  types (415) and bodies that are not valid UTF-8 (400) before any route runs, logs one line per
+  request (method, route, status, time, id — never the body), and turns any unexpected
+  exception into a 500 in the same shape with the id, logging the traceback server-side.
+
+Proposal texts are confidential before funding: nothing here logs a body, a validation
+error's input, or an exception's message (which may quote the input).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import traceback
+import uuid
+from collections.abc import Sequence
+from email.message import Message
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message as AsgiMessage, Receive, Scope, Send
+
+from corpus import N_DIRECTIONS
+from matcher import InputError
+
+log = logging.getLogger("guide_match.service")
+access_log = logging.getLogger("guide_match.service.access")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, a stable machine code, a user message and the offending field."""
+
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+    ):
+        super().__init__(message)
+        self.headers = headers
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.code, self.message, self.field)
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "field": field}}
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None, headers=None) -> JSONResponse:
+    return JSONResponse(error_body(code, message, field), status_code=status, headers=headers)
+
+
+# -- the matcher's input errors --------------------------------------------------------------
+def input_error_code(err: InputError) -> str:
+    """A stable code for an :class:`InputError` (the matcher gives a message and a field only)."""
+    msg = err.message.lower()
+    if err.field == "top_k":
+        return "top_k_out_of_range"
+    if "empty" in msg:
+        return "text_empty"
+    if "too short" in msg:
+        return "text_too_short"
+    if "characters long" in msg or "at most" in msg:
+        return "text_too_long"
+    if "must be a string" in msg:
+        return "wrong_type"
+    return "invalid_input"
+
+
+def from_input_error(err: InputError, field: str | None = None) -> ApiError:
+    return ApiError(422, input_error_code(err), err.message, field or err.field)
+
+
+# -- FastAPI's request validation errors ------------------------------------------------------
+def field_path(loc: Sequence[Any]) -> str | None:
+    """``("body", "items", 3, "text")`` → ``"items[3].text"``; ``("path", "direction_id")`` → ``"direction_id"``."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + str(p)
+    return out or None
+
+
+_TYPE_ERRORS = re.compile(r"(_type|_parsing|^model_attributes_type|^is_instance_of)$")
+
+
+def validation_error(errors: Sequence[dict[str, Any]]) -> tuple[int, str, str, str | None]:
+    """(status, code, message, field) for the first of pydantic's errors, without quoting the input."""
+    if not errors:
+        return 422, "invalid_request", "the request is not valid", None
+    e = errors[0]
+    kind = str(e.get("type", ""))
+    loc = e.get("loc") or ()
+    field = field_path(loc)
+    where = field or "request body"
+    if kind == "json_invalid":
+        why = (e.get("ctx") or {}).get("error", "not valid JSON")
+        return 400, "invalid_json", f"the request body is not valid JSON ({why})", None
+    if kind == "missing":
+        if field is None:
+            return 422, "missing_body", "the request needs a JSON body", None
+        return 422, "missing_field", f"{where} is required", field
+    if kind == "extra_forbidden":
+        return 422, "unknown_field", f"unknown field {where!r}; see /docs for the accepted fields", field
+    if kind == "invalid_unicode":
+        return 422, "invalid_text", f"{where} {e.get('msg', 'contains invalid characters')}", field
+    if field and field.split(".")[-1] == "top_k" and kind in {"greater_than_equal", "less_than_equal"}:
+        return 422, "top_k_out_of_range", f"top_k must be an integer from 1 to {N_DIRECTIONS}", field
+    if _TYPE_ERRORS.search(kind):
+        return 422, "wrong_type", f"{where}: {e.get('msg', 'wrong type')}", field
+    return 422, "invalid_value", f"{where}: {e.get('msg', 'invalid value')}", field
+
+
+# -- handlers ---------------------------------------------------------------------------------
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    503: "not_ready",
+}
+
+
+async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return error_response(exc.status, exc.code, exc.message, exc.field, headers=exc.headers)
+
+
+async def _input_error(request: Request, exc: InputError) -> JSONResponse:
+    err = from_input_error(exc)
+    return error_response(err.status, err.code, err.message, err.field)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    status, code, message, field = validation_error(exc.errors())
+    return error_response(status, code, message, field)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = _STATUS_CODES.get(exc.status_code, "http_error")
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        message = f"no such endpoint: {request.method} {request.url.path}; see /docs"
+    elif exc.status_code == 405:
+        message = f"method {request.method} is not allowed on {request.url.path}; see /docs"
+    else:
+        message = str(exc.detail)
+    return error_response(exc.status_code, code, message, None, headers=getattr(exc, "headers", None))
+
+
+def install_exception_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(InputError, _input_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+# -- the request guard ------------------------------------------------------------------------
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _json_content_type(value: str | None) -> str | None:
+    """None when ``value`` is a JSON content type in UTF-8, else the reason it is not."""
+    if not value:
+        return "the request needs the header Content-Type: application/json"
+    msg = Message()
+    msg["content-type"] = value
+    subtype = msg.get_content_subtype()
+    if msg.get_content_maintype() != "application" or not (subtype == "json" or subtype.endswith("+json")):
+        return f"Content-Type {msg.get_content_type()!s} is not accepted; send application/json"
+    charset = msg.get_param("charset")
+    if isinstance(charset, str) and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return f"charset {charset} is not accepted; send UTF-8 JSON"
+    return None
+
+
+UPLOAD_PATHS = frozenset({"/v1/routing/runs"})
+"""Paths that also take ``multipart/form-data`` file uploads (binary, so not checked as UTF-8 JSON)."""
+
+
+def _is_upload(scope: Scope) -> bool:
+    content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    return scope.get("path") in UPLOAD_PATHS and content_type == "multipart/form-data"
+
+
+class RequestGuardMiddleware:
+    """Request id, body limits, content-type and UTF-8 checks, access log and the last-resort 500."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        rid = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        method = scope.get("method", "GET")
+        path = scope.get("path", "")
+        started = time.perf_counter()
+        state = {"status": None, "started": False}
+
+        async def send_with_id(message: AsgiMessage) -> None:
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                state["started"] = True
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", rid.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        async def reply(status: int, code: str, message: str, field: str | None = None) -> None:
+            body = json.dumps(error_body(code, message, field), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                }
+            )
+            await send_with_id({"type": "http.response.body", "body": body})
+
+        try:
+            downstream_receive = receive
+            if method in _BODY_METHODS:
+                rejected = await self._check_body(scope, receive, reply)
+                if rejected is None:
+                    return
+                downstream_receive = rejected
+            await self.app(scope, downstream_receive, send_with_id)
+        except Exception as exc:  # the last resort: never a stack trace or a bare 500 to the client
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            # The exception's message is withheld: it may quote the proposal text.
+            log.error(
+                "unhandled %s in %s %s [request_id=%s]\n%s",
+                type(exc).__name__, method, path, rid, frames,
+            )
+            if not state["started"]:
+                await reply(500, "internal_error", f"an internal error occurred; quote request id {rid} when reporting it")
+        finally:
+            access_log.info(
+                "%s %s %s %.1fms [request_id=%s]",
+                method, path, state["status"], (time.perf_counter() - started) * 1000, rid,
+            )
+
+    async def _check_body(self, scope: Scope, receive: Receive, reply) -> Receive | None:
+        """Read and check the body; None when an error reply was sent, else a receive that replays it."""
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                await reply(400, "bad_request", "the Content-Length header is not a number")
+                return None
+            if size > self.max_body_bytes:
+                await reply(
+                    413, "body_too_large",
+                    f"the request body is {size} bytes; at most {self.max_body_bytes} are accepted",
+                )
+                return None
+        chunks: list[bytes] = []
+        total = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > self.max_body_bytes:
+                await reply(
+                    413, "body_too_large", f"the request body is over {self.max_body_bytes} bytes, the most accepted"
+                )
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if body and not _is_upload(scope):
+            problem = _json_content_type(_header(scope, b"content-type"))
+            if problem:
+                await reply(415, "unsupported_media_type", problem)
+                return None
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError as err:
+                await reply(400, "invalid_utf8", f"the request body is not valid UTF-8 (byte {err.start})")
+                return None
+        sent = False
+
+        async def replay() -> AsgiMessage:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay

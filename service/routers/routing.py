@@ -1,0 +1,375 @@
+"""Staff-only routing of proposals to expert panels (needs an API key in ``X-API-Key``).
+
+- ``POST /v1/routing/runs``: route a table (multipart file: .csv, .xlsx, .jsonl) or JSON items.
+- ``GET /v1/routing/runs/{run_id}``: the run as stored now, with its overrides.
+- ``POST /v1/routing/runs/{run_id}/overrides``: move a proposal to another panel, with a reason.
+- ``GET /v1/routing/runs/{run_id}/export.xlsx``: the routing sheet for program officers.
+
+The work is :class:`matcher.routing.Router`'s; this module only speaks HTTP. The database and the
+panels file come from the settings (``GUIDE_MATCH_ROUTING_DB``, ``GUIDE_MATCH_ROUTING_PANELS``).
+Routing a few hundred proposals takes minutes (the matcher reads each one); the request waits.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+import threading
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from matcher import InputError
+from matcher.routing import PanelsError, Router, RoutingInfeasible, RoutingOptions, proposals_from_items, read_proposals
+from matcher.routing.export import to_json, xlsx_bytes
+from matcher.routing.options import parse_closed, parse_extra_room
+from matcher.routing.proposals import Proposal
+from matcher.routing.service import OverrideRefused
+from matcher.routing.store import NotFound, RunState
+
+from ..deps import get_matcher, require_api_key
+from ..errors import ApiError
+from ..schemas import ErrorResponse
+
+log = logging.getLogger("guide_match.service.routing")
+
+router = APIRouter(prefix="/v1/routing", tags=["routing (staff)"])
+
+MAX_ITEMS = 10_000
+UPLOAD_SUFFIXES = (".csv", ".xlsx", ".jsonl")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._\-\u4e00-\u9fff]+")
+_router_lock = threading.Lock()
+
+STAFF_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing or wrong API key (logged)"},
+    404: {"model": ErrorResponse, "description": "No such run or proposal"},
+    409: {"model": ErrorResponse, "description": "The panels cannot take the proposals, or the override is not allowed"},
+    413: {"model": ErrorResponse, "description": "Body over the size limit"},
+    415: {"model": ErrorResponse, "description": "Not JSON nor a multipart upload"},
+    422: {"model": ErrorResponse, "description": "Bad file, bad item or bad option"},
+    503: {"model": ErrorResponse, "description": "Model not loaded"},
+}
+
+
+# -- bodies ---------------------------------------------------------------------------------------
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunOptionsIn(_Strict):
+    panels_closed: list[str] = Field(default_factory=list, description="Panels that take nothing in this run.")
+    extra_room: dict[str, int] = Field(default_factory=dict, description="Panel id → proposals beyond its max.")
+    conflict_rule: Literal["quorum", "strict"] | None = Field(None, description="Override the panels file's rule.")
+    flag_below: float | None = Field(None, ge=0, le=1, description="Flag proposals whose best affinity is lower.")
+    actor: str | None = Field(None, max_length=100, description="Who asks, for the audit log (with the key's label).")
+
+
+class RunRequest(RunOptionsIn):
+    items: list[dict[str, Any]] = Field(
+        min_length=1, max_length=MAX_ITEMS,
+        description="Proposals: id, title, abstract, applicant_org, partner_orgs (text separated by ；/; or a list); "
+        "the Chinese names 编号, 项目名称, 摘要, 申报单位, 合作单位 are accepted too.",
+        examples=[[{"id": "2024-001", "title": "高压实磷酸铁锂正极材料", "abstract": "开发碳包覆纳米磷酸铁锂正极材料…",
+                    "applicant_org": "广西某新能源材料有限公司", "partner_orgs": "广西大学；中南大学"}]],
+    )
+
+
+class OverrideRequest(_Strict):
+    proposal_id: str = Field(min_length=1, max_length=200)
+    panel_id: str = Field(min_length=1, max_length=64, description="The panel the proposal moves to.")
+    reason: str = Field(min_length=1, max_length=2000, description="Why it moves (kept in the audit log and the sheet).")
+    force: bool = Field(False, description="Allow going over a panel's max or below its min; never a conflict of interest.")
+    actor: str | None = Field(None, max_length=100)
+
+
+class AssignmentOut(_Strict):
+    proposal_id: str
+    panel_id: str | None
+    backup_panel_id: str | None
+    affinity: float
+    flagged: bool
+    reason: str
+
+
+class PanelLoadOut(_Strict):
+    id: str
+    load: int
+    min: int
+    max: int
+
+
+class OverrideOut(_Strict):
+    id: int
+    run_id: str
+    proposal_id: str
+    from_panel_id: str | None
+    to_panel_id: str
+    reason: str
+    actor: str
+    at: str
+    forced: bool
+
+
+class RunOut(_Strict):
+    run_id: str
+    assignments: list[AssignmentOut]
+    panels: list[PanelLoadOut]
+    reused: bool = Field(description="True when the same input, panels and options had been routed before.")
+    created_at: str
+    actor: str
+    source: str | None
+    n_proposals: int
+    n_flagged: int = Field(description="Proposals now waiting for manual review.")
+    notes: list[str]
+    overrides: list[OverrideOut]
+    export_url: str
+
+
+class OverrideResponse(_Strict):
+    override: OverrideOut
+    warnings: list[str]
+    run: RunOut
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def get_router(request: Request) -> Router:
+    """The app's one Router (its database and panels from the settings), made on first use."""
+    app = request.app
+    existing = getattr(app.state, "routing_router", None)
+    if existing is not None:
+        return existing
+    matcher = get_matcher(request)
+    settings = app.state.settings
+    with _router_lock:
+        existing = getattr(app.state, "routing_router", None)
+        if existing is None:
+            try:
+                existing = Router(matcher, settings.routing_db, settings.routing_panels)
+                existing.panels  # load and validate now: a broken file is the server's problem
+            except InputError as err:
+                log.error("routing is not available: %s", err.message)
+                raise ApiError(500, "routing_unavailable", f"routing is not configured correctly: {err.message}") from None
+            app.state.routing_router = existing
+    return existing
+
+
+def _actor(key_label: str, given: str | None) -> str:
+    given = (given or "").strip()
+    return f"{given} ({key_label})" if given else key_label
+
+
+def run_body(state: RunState) -> dict:
+    body = to_json(state)
+    run = state.run
+    body.update(
+        reused=state.reused,
+        created_at=run.created_at,
+        actor=run.actor,
+        source=run.source,
+        n_proposals=run.n_proposals,
+        n_flagged=sum(r.flagged for r in state.rows),
+        notes=run.notes,
+        overrides=[dict(vars(o)) for o in state.overrides],
+        export_url=f"/v1/routing/runs/{run.run_id}/export.xlsx",
+    )
+    return body
+
+
+def _api_error(err: InputError) -> ApiError:
+    if isinstance(err, NotFound):
+        code = "run_not_found" if err.field == "run_id" else "proposal_not_found"
+        return ApiError(404, code, err.message, err.field)
+    if isinstance(err, RoutingInfeasible):
+        return ApiError(409, "routing_infeasible", err.message, "panels")
+    if isinstance(err, OverrideRefused):
+        return ApiError(409, "override_refused", err.message, err.field)
+    if isinstance(err, PanelsError):
+        return ApiError(422, "invalid_panel_option", err.message, err.field)
+    return ApiError(422, "invalid_input", err.message, err.field)
+
+
+def _validated(model: type[BaseModel], data: Any) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in err.errors()]) from None
+
+
+async def _read_upload(upload: UploadFile) -> tuple[list[Proposal], str]:
+    name = Path(upload.filename or "").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise ApiError(422, "invalid_file_type",
+                       f"file {name or '(no name)'!r}: accepted types are {', '.join(UPLOAD_SUFFIXES)}", "file")
+    data = await upload.read()
+    safe = _SAFE_NAME.sub("_", name) or f"proposals{suffix}"
+
+    def parse() -> list[Proposal]:
+        with tempfile.TemporaryDirectory(prefix="guide-match-upload-") as tmp:
+            path = Path(tmp) / safe
+            path.write_bytes(data)
+            try:
+                return read_proposals(path)
+            except InputError as err:
+                err.message = err.message.replace(str(path), name)
+                raise
+
+    return await run_in_threadpool(parse), name
+
+
+async def _run_request(request: Request) -> tuple[list[Proposal], RunOptionsIn, str]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(422, "missing_field", "the upload needs a file field named 'file' (.csv, .xlsx or .jsonl)", "file")
+        unknown = sorted(set(form.keys()) - {"file", "panels_closed", "extra_room", "conflict_rule", "flag_below", "actor"})
+        if unknown:
+            raise ApiError(422, "unknown_field", f"unknown form field {unknown[0]!r}", unknown[0])
+        fields: dict[str, Any] = {"panels_closed": list(parse_closed(form.getlist("panels_closed")))}
+        room = [str(v) for v in form.getlist("extra_room") if str(v).strip()]
+        if room and room[0].lstrip().startswith("{"):
+            try:
+                fields["extra_room"] = json.loads(room[0])
+            except json.JSONDecodeError:
+                raise ApiError(422, "invalid_value", "extra_room: not a JSON object", "extra_room") from None
+        elif room:
+            fields["extra_room"] = parse_extra_room([p for v in room for p in v.split(",") if p.strip()], "extra_room")
+        for key in ("conflict_rule", "flag_below", "actor"):
+            value = form.get(key)
+            if isinstance(value, str) and value.strip():
+                fields[key] = value.strip()
+        options = _validated(RunOptionsIn, fields)
+        proposals, source = await _read_upload(upload)
+        return proposals, options, source
+    try:
+        data = await request.json()
+    except json.JSONDecodeError as err:
+        raise ApiError(400, "invalid_json", f"the request body is not valid JSON ({err.msg})") from None
+    body = _validated(RunRequest, data)
+    proposals = proposals_from_items(body.items)
+    return proposals, body, f"api: {len(body.items)} items"
+
+
+# -- endpoints ------------------------------------------------------------------------------------
+@router.post(
+    "/runs",
+    response_model=RunOut,
+    status_code=201,
+    responses={200: {"model": RunOut, "description": "Same input, panels and options as a stored run: that run"},
+               **STAFF_ERRORS},
+    summary="Route proposals to expert panels (staff)",
+    description="Send a table as a multipart upload (field `file`: .csv UTF-8, .xlsx or .jsonl; optional fields "
+    "`panels_closed` (comma-separated), `extra_room` (`P06=20,P05=5` or a JSON object), `conflict_rule`, "
+    "`flag_below`, `actor`), or JSON `{\"items\": [...], \"panels_closed\": [...], \"extra_room\": {...}}`. "
+    "201 with the new run; 200 with the stored run when the same input was routed before.",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": RunRequest.model_json_schema(ref_template="#/components/schemas/{model}")},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "panels_closed": {"type": "string"},
+                            "extra_room": {"type": "string"},
+                            "conflict_rule": {"type": "string", "enum": ["quorum", "strict"]},
+                            "flag_below": {"type": "number"},
+                            "actor": {"type": "string"},
+                        },
+                    }
+                },
+            },
+            "required": True,
+        }
+    },
+)
+async def create_run(
+    request: Request,
+    response: Response,
+    key: Annotated[str, Depends(require_api_key)],
+) -> dict:
+    routing = get_router(request)
+    try:
+        proposals, opts, source = await _run_request(request)
+        options_kw: dict[str, Any] = {}
+        if opts.flag_below is not None:
+            options_kw["flag_below"] = opts.flag_below
+        options = RoutingOptions(closed=tuple(opts.panels_closed), extra_room=opts.extra_room,
+                                 conflict_rule=opts.conflict_rule, **options_kw)
+        actor = _actor(key, opts.actor)
+        state = await run_in_threadpool(routing.route, proposals, options, actor, source)
+    except InputError as err:
+        raise _api_error(err) from None
+    response.status_code = 200 if state.reused else 201
+    log.info("routing run %s %s by %s: %d proposals, %d flagged", state.run_id,
+             "reused" if state.reused else "created", actor, state.run.n_proposals, state.run.n_flagged)
+    return run_body(state)
+
+
+@router.get("/runs/{run_id}", response_model=RunOut, responses=STAFF_ERRORS, summary="A routing run as it stands (staff)")
+async def get_run(run_id: str, request: Request, key: Annotated[str, Depends(require_api_key)]) -> dict:
+    routing = get_router(request)
+    try:
+        state = await run_in_threadpool(routing.state, run_id)
+    except InputError as err:
+        raise _api_error(err) from None
+    return run_body(state)
+
+
+@router.post(
+    "/runs/{run_id}/overrides",
+    response_model=OverrideResponse,
+    status_code=201,
+    responses=STAFF_ERRORS,
+    summary="Move a proposal to another panel, with a reason (staff)",
+    description="Checked against the run's capacities (`force` allows going over a max or below a min) and "
+    "conflicts of interest (never overridden); recorded with who, when and why.",
+)
+async def create_override(
+    run_id: str,
+    body: OverrideRequest,
+    request: Request,
+    key: Annotated[str, Depends(require_api_key)],
+) -> dict:
+    routing = get_router(request)
+    actor = _actor(key, body.actor)
+    try:
+        outcome = await run_in_threadpool(
+            lambda: routing.override(run_id, body.proposal_id, body.panel_id, body.reason, actor=actor, force=body.force)
+        )
+    except InputError as err:
+        raise _api_error(err) from None
+    log.info("routing override #%d in run %s by %s", outcome.override.id, run_id, actor)
+    return {"override": vars(outcome.override), "warnings": list(outcome.warnings), "run": run_body(outcome.state)}
+
+
+@router.get(
+    "/runs/{run_id}/export.xlsx",
+    response_class=Response,
+    responses={200: {"content": {XLSX_TYPE: {}}, "description": "The routing sheet"}, **STAFF_ERRORS},
+    summary="The routing sheet of a run (.xlsx, staff)",
+)
+async def export_xlsx(run_id: str, request: Request, key: Annotated[str, Depends(require_api_key)]) -> Response:
+    routing = get_router(request)
+    try:
+        state = await run_in_threadpool(routing.state, run_id)
+    except InputError as err:
+        raise _api_error(err) from None
+    data = await run_in_threadpool(xlsx_bytes, state)
+    await run_in_threadpool(routing.store.log_event, key, "export", state.run_id, {"format": "xlsx"})
+    return Response(
+        content=data,
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="routing-{state.run_id}.xlsx"'},
+    )

@@ -1,0 +1,35 @@
+"""The applicants' page at ``/`` and the API docs at ``/docs``, with no external resources.
+
+The page's files are under ``/static``; Swagger UI's are served from the ``fastapi-offline``
+package under ``/static/docs`` (FastAPI's default ``/docs`` would load them from a CDN).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import APIRouter
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+DOCS_ASSETS_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
+DOCS_ASSETS_URL = "/static/docs"
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def index() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
+
+
+@router.get("/docs")
+async def docs() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="guide-match API",
+        swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png",
+    )

@@ -1,0 +1,178 @@
+"""Request and response bodies of the API (pydantic, strict, unknown fields forbidden).
+
+Length limits that depend on the settings (text length, batch size) are checked by the
+routes against :class:`~service.settings.Settings` and written into the OpenAPI document
+by ``service.app``; the limits here are the fixed ones.
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic_core import PydanticCustomError
+
+from corpus import N_DIRECTIONS
+
+DEFAULT_TOP_K = 5
+MAX_ID_CHARS = 200
+
+EXAMPLE_TEXT = (
+    "高压实磷酸铁锂正极材料连续化制备关键技术研究：开发碳包覆纳米磷酸铁锂正极材料连续化制备工艺，"
+    "压实密度≥2.6 g/cm³，建成年产2万吨LFP生产线。"
+)
+
+
+def _valid_unicode(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError(
+            "invalid_unicode", "contains an unpaired surrogate (\\ud800–\\udfff), which is not valid Unicode text"
+        ) from None
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+ProposalText = Annotated[
+    StrictStr,
+    AfterValidator(_valid_unicode),
+    Field(
+        description="Project title and/or abstract, Chinese or English; at least a few characters of content "
+        "and at most the documented maximum (20,000 characters by default).",
+        examples=[EXAMPLE_TEXT],
+    ),
+]
+def _integral(value: object) -> object:
+    """JSON Schema counts 1.0 as an integer, so it is accepted as 1; "5", true and 2.5 are not."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+TopK = Annotated[
+    StrictInt,
+    Field(ge=1, le=N_DIRECTIONS, description=f"How many ranked directions to return (1–{N_DIRECTIONS})."),
+    BeforeValidator(_integral),
+]
+
+
+# -- requests ---------------------------------------------------------------------------------
+class MatchRequest(_Strict):
+    text: ProposalText
+    top_k: TopK = DEFAULT_TOP_K
+
+
+class BatchItem(_Strict):
+    id: Annotated[
+        StrictStr,
+        AfterValidator(_valid_unicode),
+        Field(min_length=1, max_length=MAX_ID_CHARS, description="The caller's id for the item, echoed back."),
+    ]
+    text: Annotated[
+        ProposalText,
+        Field(
+            description="Title and/or abstract. An empty, too short or too long text (over 20,000 characters "
+            "by default) gets an error entry for this item; the other items are still matched."
+        ),
+    ]
+
+
+class BatchRequest(_Strict):
+    items: list[BatchItem] = Field(
+        min_length=1, description="Items to match, at most the documented maximum (200 by default)."
+    )
+    top_k: TopK = DEFAULT_TOP_K
+
+
+# -- responses --------------------------------------------------------------------------------
+class ErrorDetail(_Strict):
+    code: str = Field(description="Stable machine-readable code, e.g. text_empty, text_too_long, unknown_field.")
+    message: str = Field(description="What is wrong and what is accepted.")
+    field: str | None = Field(description="The offending field (e.g. text, top_k, items[3].text), if any.")
+
+
+class ErrorResponse(_Strict):
+    error: ErrorDetail
+
+
+class DirectionMatchOut(_Strict):
+    id: int
+    title: str
+    score: float = Field(description="Calibrated probability that this direction is a right answer (0–1).")
+    cluster: str | None = Field(description="The direction's main industry cluster (None outside the seven).")
+    clusters: list[str]
+    matched_terms: list[str] = Field(description="Corpus terms of this direction found in the text.")
+    dense: float = Field(description="Cosine similarity in the embedding space.")
+    lexical: float = Field(description="BM25 score of the direction for the segmented text.")
+
+
+class ClusterScoreOut(_Strict):
+    name: str
+    score: float
+
+
+class MatchResponse(_Strict):
+    in_scope: bool = Field(description="Whether the text belongs to the call at all.")
+    in_scope_score: float
+    directions: list[DirectionMatchOut] = Field(description="Ranked directions, best first.")
+    clusters: list[ClusterScoreOut] = Field(description="The seven clusters ranked by their best direction.")
+    also_fits: list[int] = Field(description="Directions nearly as good as the best one.")
+    message: str = Field(description="A one-line verdict in Chinese for applicants.")
+    version: str = Field(description="Package, corpus, model and fusion weights that produced the result.")
+
+
+class BatchItemResult(_Strict):
+    id: str
+    result: MatchResponse | None = Field(description="The match, or null when this item has an error.")
+    error: ErrorDetail | None = Field(description="Why this item was not matched, or null.")
+
+
+class BatchResponse(_Strict):
+    items: list[BatchItemResult] = Field(description="One entry per request item, in the same order.")
+    matched: int
+    failed: int
+
+
+class DirectionOut(_Strict):
+    id: int
+    title: str = Field(description="Short label.")
+    text: str = Field(description="The official wording of the direction in the guide.")
+    clusters: list[str]
+    cluster_note: str | None
+    terms: list[str]
+
+
+class DirectionsResponse(_Strict):
+    directions: list[DirectionOut]
+
+
+class ClusterOut(_Strict):
+    name: str
+    en: str
+    description: str
+    directions: list[int] = Field(description="Ids of the directions in this cluster.")
+
+
+class ClustersResponse(_Strict):
+    clusters: list[ClusterOut]
+
+
+class HealthResponse(_Strict):
+    status: str
+
+
+class ReadyResponse(_Strict):
+    status: str
+    version: str
+
+
+ERROR_RESPONSES = {
+    400: {"model": ErrorResponse, "description": "Body is not valid JSON or not valid UTF-8"},
+    413: {"model": ErrorResponse, "description": "Body over the size limit"},
+    415: {"model": ErrorResponse, "description": "Content-Type is not application/json (UTF-8)"},
+    422: {"model": ErrorResponse, "description": "Bad field: empty or too long text, wrong type, unknown field, …"},
+    503: {"model": ErrorResponse, "description": "Model not loaded"},
+}

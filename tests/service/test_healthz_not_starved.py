@@ -1,0 +1,68 @@
+"""A slow, huge request does not starve ``/healthz``: the model runs in a worker thread, off the event loop.
+
+Asserts ordering, not timings: every health check sent while the slow request is in flight
+completes before the slow request does.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+
+from service_support import ABSTRACT
+
+
+def test_healthz_answers_while_a_huge_batch_is_matched(live_server, settings):
+    # A batch of long abstracts (each a few windows of the model): seconds of CPU work.
+    long_text = (ABSTRACT * 40)[:3000]
+    items = [{"id": str(i), "text": f"{i} {long_text}"} for i in range(4)]
+    slow: dict = {}
+
+    def send_slow() -> None:
+        with httpx.Client(base_url=live_server.url, timeout=600) as c:
+            r = c.post("/v1/match/batch", json={"items": items, "top_k": 3})
+            slow["status"] = r.status_code
+            slow["done_at"] = time.monotonic()
+
+    thread = threading.Thread(target=send_slow)
+    thread.start()
+    health_done: list[float] = []
+    with httpx.Client(base_url=live_server.url, timeout=60) as c:
+        time.sleep(0.3)  # let the slow request reach the server and start matching
+        for _ in range(5):
+            if "done_at" in slow:
+                break
+            r = c.get("/healthz")
+            assert r.status_code == 200 and r.json() == {"status": "ok"}
+            health_done.append(time.monotonic())
+            time.sleep(0.05)
+    thread.join(timeout=600)
+    assert slow.get("status") == 200
+    assert len(health_done) == 5, "the slow request finished before the health checks were sent"
+    assert all(t < slow["done_at"] for t in health_done)
+
+
+def test_healthz_answers_while_a_max_size_text_is_matched(live_server, settings):
+    huge = ("开发碳包覆纳米磷酸铁锂正极材料连续化制备工艺，" * 2000)[:6000]
+    slow: dict = {}
+
+    def send_slow() -> None:
+        with httpx.Client(base_url=live_server.url, timeout=600) as c:
+            r = c.post("/v1/match", json={"text": huge, "top_k": 1})
+            slow["status"] = r.status_code
+            slow["done_at"] = time.monotonic()
+
+    thread = threading.Thread(target=send_slow)
+    thread.start()
+    done: list[float] = []
+    with httpx.Client(base_url=live_server.url, timeout=60) as c:
+        time.sleep(0.3)
+        for _ in range(3):
+            if "done_at" in slow:
+                break
+            assert c.get("/healthz").status_code == 200
+            done.append(time.monotonic())
+    thread.join(timeout=600)
+    assert slow.get("status") == 200
+    assert len(done) == 3 and all(t < slow["done_at"] for t in done)
