@@ -1,0 +1,88 @@
+"""`guide-match route` and `guide-match override` (the parsers are in :mod:`matcher.cli`)."""
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+
+from tqdm import tqdm
+
+from ..cli import render_table
+from .export import check_output_path
+from .options import RoutingOptions, parse_closed, parse_extra_room
+from .panels import load_panels
+from .proposals import read_proposals
+from .service import Router
+from .store import RoutingStore, RunState
+
+
+def default_actor() -> str:
+    """Who is running the command, for the audit log."""
+    for var in ("GUIDE_MATCH_ACTOR", "USER", "USERNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in some containers
+        return "unknown"
+
+
+def _loads_table(state: RunState) -> str:
+    loads = state.loads()
+    rows = []
+    for p in state.run.panels["panels"]:
+        n = loads[p["id"]]
+        status = "closed" if p["max"] == 0 else "below min" if n < p["min"] else "over max" if n > p["max"] else "ok"
+        rows.append((p["id"], p["name"], n, p["min"], p["max"], status))
+    return render_table(["panel", "name", "load", "min", "max", "status"], rows)
+
+
+def run_route(args) -> int:
+    from ..matcher import Matcher
+
+    output = check_output_path(args.output)
+    panels = load_panels(args.panels)
+    proposals = read_proposals(args.proposals)
+    options_kw = {}
+    if args.flag_below is not None:
+        options_kw["flag_below"] = args.flag_below
+    options = RoutingOptions(
+        closed=parse_closed(args.close),
+        extra_room=parse_extra_room(args.extra_room),
+        conflict_rule=args.conflict_rule,
+        **options_kw,
+    )
+    panels.with_options(options.closed, options.extra_room, options.conflict_rule)  # unknown panels fail here, before the model loads
+    store = RoutingStore(args.db)
+    print(f"{len(proposals)} proposals from {args.proposals}; loading the matcher…", file=sys.stderr)
+    router = Router(Matcher.load(model_dir=args.model_dir), store, panels)
+    with tqdm(total=len(proposals), desc="routing", unit="proposal", file=sys.stderr) as bar:
+        state = router.route(proposals, options, actor=args.actor or default_actor(), source=str(args.proposals),
+                             progress=bar.update)
+    router.export(state.run_id, output)
+    flagged = sum(r.flagged for r in state.rows)
+    print(_loads_table(state))
+    print()
+    for note in state.run.notes:
+        print(f"note: {note}")
+    how = "unchanged input: the stored run is reused" if state.reused else "new run"
+    print(f"run {state.run_id} ({how}); {len(state.rows) - flagged} assigned, {flagged} flagged for manual review")
+    print(f"routing sheet: {output}; database: {store.path}")
+    return 0
+
+
+def run_override(args) -> int:
+    output = check_output_path(args.output) if args.output else None
+    router = Router(None, RoutingStore(args.db))  # works on the panels stored with the run
+    outcome = router.override(args.run_id, args.proposal_id, args.to, args.reason, actor=args.actor or default_actor(),
+                              force=args.force)
+    o = outcome.override
+    for w in outcome.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"override #{o.id} in run {o.run_id}: {o.proposal_id} {o.from_panel_id or '(manual review)'} → {o.to_panel_id} "
+          f"by {o.actor} at {o.at}")
+    print(_loads_table(outcome.state))
+    if output:
+        router.export(args.run_id, output)
+        print(f"routing sheet: {output}")
+    return 0

@@ -1,0 +1,197 @@
+"""Proposals to route: read the table (via :mod:`matcher.tables`), accept Chinese headers, split and
+normalise organisations.
+
+Columns: ``id``, ``title``, ``abstract``, ``applicant_org``, ``partner_orgs`` (several separated by
+``；`` or ``;``), or their Chinese headers 编号, 项目名称, 摘要, 申报单位, 合作单位.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+from ..tables import read_table
+
+COLUMNS = ("id", "title", "abstract", "applicant_org", "partner_orgs")
+ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "编号", "项目编号"),
+    "title": ("title", "项目名称", "名称"),
+    "abstract": ("abstract", "摘要", "项目摘要"),
+    "applicant_org": ("applicant_org", "申报单位", "承担单位"),
+    "partner_orgs": ("partner_orgs", "合作单位"),
+}
+MAX_ID_CHARS = 200
+_ORG_SPLIT = re.compile(r"[;；\n]+")
+# Punctuation, brackets and spaces that differ between two spellings of one organisation.
+_ORG_NOISE = re.compile(r"[\s\"'“”‘’`·・.,，、()（）\[\]【】<>《》{}_\-—–/]+")
+MIN_ORG_PREFIX = 4
+"""A shorter name must have at least this many characters to match the start of a longer one
+(``广西大学`` matches ``广西大学化学化工学院``; ``广西`` alone matches nothing)."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: str
+    title: str
+    abstract: str
+    applicant_org: str = ""
+    partner_orgs: tuple[str, ...] = ()
+    row: int | None = None
+    """Line in the source file (header = line 1), for messages."""
+
+    @property
+    def text(self) -> str:
+        """What the matcher reads: the title, then the abstract."""
+        parts = [p.strip() for p in (self.title, self.abstract) if p and p.strip()]
+        return "\n".join(parts)
+
+    @property
+    def orgs(self) -> tuple[str, ...]:
+        return tuple(o for o in (self.applicant_org, *self.partner_orgs) if o)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "abstract": self.abstract,
+            "applicant_org": self.applicant_org,
+            "partner_orgs": list(self.partner_orgs),
+        }
+
+
+def normalize_org(name: str) -> str:
+    """The key two spellings of one organisation share: NFKC, case-folded, no spaces or punctuation."""
+    return _ORG_NOISE.sub("", unicodedata.normalize("NFKC", name or "")).casefold()
+
+
+def same_org(a: str, b: str) -> bool:
+    """Whether two organisation names denote the same body, or one a part of the other.
+
+    Equal after :func:`normalize_org`, or the shorter (at least :data:`MIN_ORG_PREFIX` characters) is
+    the start of the longer: ``广西大学`` and ``广西大学资源环境与材料学院`` are one organisation for a
+    conflict of interest. Erring towards a conflict is the safe side.
+    """
+    a, b = normalize_org(a), normalize_org(b)
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    return len(short) >= MIN_ORG_PREFIX and long_.startswith(short)
+
+
+def split_orgs(value: object) -> tuple[str, ...]:
+    """Partner organisations from a cell (``；``/``;``/newline separated) or a list, cleaned, in order."""
+    if value is None:
+        return ()
+    items = value if isinstance(value, (list, tuple)) else _ORG_SPLIT.split(str(value))
+    out: list[str] = []
+    for item in items:
+        org = unicodedata.normalize("NFKC", str(item)).strip()
+        if org and normalize_org(org) not in {normalize_org(o) for o in out}:
+            out.append(org)
+    return tuple(out)
+
+
+def _resolve_columns(columns: Iterable[str], source: str) -> dict[str, str]:
+    """Our column name -> the header used in the table."""
+    have = {str(c).strip(): str(c) for c in columns}
+    lower = {c.lower(): orig for c, orig in have.items()}
+    found: dict[str, str] = {}
+    for col, names in ALIASES.items():
+        hits = [lower[n.lower()] for n in names if n.lower() in lower]
+        if len(hits) > 1:
+            raise InputError(f"{source}: columns {' and '.join(map(repr, hits))} both mean {col!r}; keep one", col)
+        if hits:
+            found[col] = hits[0]
+    return found
+
+
+def _clean(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return unicodedata.normalize("NFC", str(value)).strip()
+
+
+def _build(rows: Sequence[Mapping], cols: dict[str, str], source: str, where, first_line: int) -> list[Proposal]:
+    out: list[Proposal] = []
+    seen: dict[str, int] = {}
+    problems: list[str] = []
+    for n, row in enumerate(rows):
+        line = first_line + n
+        pid = _clean(row.get(cols["id"]))
+        if not pid:
+            problems.append(f"{where(line)}: empty id")
+            continue
+        if len(pid) > MAX_ID_CHARS:
+            problems.append(f"{where(line)}: id is {len(pid)} characters long; at most {MAX_ID_CHARS}")
+            continue
+        if pid in seen:
+            problems.append(f"{where(line)}: id {pid!r} is already used by {where(seen[pid])}")
+            continue
+        seen[pid] = line
+        partners = row.get(cols["partner_orgs"]) if "partner_orgs" in cols else None
+        out.append(
+            Proposal(
+                id=pid,
+                title=_clean(row.get(cols["title"])) if "title" in cols else "",
+                abstract=_clean(row.get(cols["abstract"])) if "abstract" in cols else "",
+                applicant_org=unicodedata.normalize("NFKC", _clean(row.get(cols["applicant_org"]))) if "applicant_org" in cols else "",
+                partner_orgs=split_orgs(partners if isinstance(partners, (list, tuple)) else _clean(partners)),
+                row=line,
+            )
+        )
+    if problems:
+        shown = problems[:10] + ([f"… and {len(problems) - 10} more"] if len(problems) > 10 else [])
+        raise InputError(f"{source}: {len(problems)} bad row(s): " + "; ".join(shown), "id")
+    if not out:
+        raise InputError(f"{source}: no proposals (the table has no rows)", "input")
+    return out
+
+
+def _require(cols: dict[str, str], have: Sequence[str], source: str) -> None:
+    if "id" not in cols:
+        listed = ", ".join(map(str, have)) or "(none)"
+        raise InputError(f"{source}: no column 'id' (or 编号) naming each proposal (columns: {listed})", "id")
+    if "title" not in cols and "abstract" not in cols:
+        listed = ", ".join(map(str, have)) or "(none)"
+        raise InputError(
+            f"{source}: needs a column 'abstract' (摘要) and/or 'title' (项目名称) with the text to match (columns: {listed})",
+            "abstract",
+        )
+
+
+def read_proposals(path: str | Path) -> list[Proposal]:
+    """Proposals from a .csv (UTF-8), .xlsx or .jsonl table; :class:`InputError` says what is wrong."""
+    df = read_table(path)
+    cols = _resolve_columns(df.columns, str(path))
+    _require(cols, list(df.columns), str(path))
+    if Path(path).suffix.lower() == ".jsonl":
+        return _build(df.to_dict("records"), cols, str(path), lambda n: f"line {n}", 1)
+    return _build(df.to_dict("records"), cols, str(path), lambda n: f"row {n}", 2)
+
+
+def proposals_from_items(items: object, source: str = "items") -> list[Proposal]:
+    """Proposals from JSON objects (the API), with the same names and aliases as a table."""
+    if not isinstance(items, list):
+        raise InputError(f"{source} must be a list of objects with id, title, abstract, applicant_org, partner_orgs", source)
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise InputError(f"{source}[{i}] must be an object, got {type(item).__name__}", f"{source}[{i}]")
+    keys: list[str] = list(dict.fromkeys(k for item in items for k in item))
+    cols = _resolve_columns(keys, source)
+    if items:
+        _require(cols, keys, source)
+    for i, item in enumerate(items):
+        for key, value in item.items():
+            if key in (cols.get("partner_orgs"),) and isinstance(value, list):
+                if not all(isinstance(v, str) for v in value):
+                    raise InputError(f"{source}[{i}].{key} must be text or a list of texts", f"{source}[{i}].{key}")
+            elif value is not None and not isinstance(value, (str, int, float)):
+                raise InputError(f"{source}[{i}].{key} must be text, got {type(value).__name__}", f"{source}[{i}].{key}")
+    return _build(items, cols or {"id": "id"}, source, lambda n: f"{source}[{n}]", 0)
