@@ -1,0 +1,215 @@
+"""`guide-match`: the command line of the matcher."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import unicodedata
+from collections.abc import Sequence
+
+from .errors import InputError
+
+
+def _width(s: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
+
+
+def _pad(s: str, width: int) -> str:
+    return s + " " * max(0, width - _width(s))
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table that stays aligned with Chinese (double-width) characters."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(_width(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(_pad(c, w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _load_matcher(args):
+    from .matcher import Matcher
+
+    return Matcher.load(model_dir=getattr(args, "model_dir", None))
+
+
+def cmd_match(args) -> int:
+    text = args.text if args.text != "-" else sys.stdin.read()
+    m = _load_matcher(args)
+    result = m.match(text, top_k=args.top_k)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    rows = [
+        (d.id, d.title, f"{d.score:.3f}", d.cluster or "—", "、".join(d.matched_terms[:6]) or "—")
+        for d in result.directions
+    ]
+    print(render_table(["方向", "标题", "得分", "产业集群", "命中术语"], rows))
+    print()
+    print(("在范围内" if result.in_scope else "不在范围内") + f"（{result.in_scope_score:.2f}）：" + result.message)
+    return 0
+
+
+def cmd_directions(args) -> int:
+    import corpus
+
+    rows = [(d.id, d.title, "、".join(d.clusters) or "—", d.text) for d in corpus.load_directions()]
+    print(render_table(["方向", "标题", "产业集群", "指南原文"], rows))
+    print()
+    clusters = corpus.load_clusters()
+    by_cluster = {c.name: [d.id for d in corpus.load_directions() if c.name in d.clusters] for c in clusters}
+    print(render_table(["产业集群", "English", "方向"], [(c.name, c.en, ", ".join(map(str, by_cluster[c.name]))) for c in clusters]))
+    return 0
+
+
+def cmd_batch(args) -> int:
+    from .batch import run_batch
+
+    return run_batch(args)
+
+
+def cmd_serve(args) -> int:
+    import os
+
+    if args.model_dir:  # the workers read the model directory from the environment
+        os.environ["GUIDE_MATCH_MODEL_DIR"] = str(args.model_dir)
+    from service.server import serve  # lazily: the library does not import FastAPI
+
+    return serve(host=args.host, port=args.port, workers=args.workers)
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation import evaluate
+
+    ev = evaluate(_load_matcher(args), args.file, split=args.split)
+    print(f"split {args.split}: {ev.fused.n} texts ({ev.fused.n_in_scope} in scope)")
+    print(ev.table().to_string())
+    fused = ev.fused
+    print("\nper-direction top-1 recall (fused):")
+    print("  " + "  ".join(f"{d}:{r:.2f}" for d, r in fused.per_direction_recall.items()))
+    print("most confused (labelled → predicted, count): " + ", ".join(f"{a}→{b} ({n})" for a, b, n in fused.confused_pairs))
+    if args.report:
+        from .report import write_report
+
+        print(f"report: {write_report(ev, args.report)}")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from .calibrate import calibrate
+
+    fusion = calibrate(_load_matcher(args), args.file, split=args.split, output=args.output)
+    print(f"fitted on {fusion.fitted_on}: {fusion}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    return run_bench(args)
+
+
+def cmd_route(args) -> int:
+    from .routing.cli import run_route
+
+    return run_route(args)
+
+
+def cmd_override(args) -> int:
+    from .routing.cli import run_override
+
+    return run_override(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="guide-match",
+        description="Match Chinese R&D proposals to the 40 support directions of the 2024 "
+        "China–ASEAN Industrial Cooperation Zone special-project guide.",
+    )
+    p.add_argument("--model-dir", help="a sentence-transformers model directory (default: models/e5-small)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("match", help="rank the directions for one title or abstract")
+    m.add_argument("text", help="the title and/or abstract (Chinese or English); '-' reads standard input")
+    m.add_argument("--top-k", type=int, default=5, help="how many directions to show (1–40, default 5)")
+    m.add_argument("--json", action="store_true", help="print the full result as JSON")
+    m.set_defaults(func=cmd_match)
+
+    b = sub.add_parser("batch", help="match every row of a .csv, .xlsx or .jsonl file")
+    b.add_argument("input", help="proposals file: .csv (UTF-8), .xlsx or .jsonl")
+    b.add_argument("-o", "--output", required=True, help="results file: .csv, .xlsx or .jsonl")
+    b.add_argument("--text-column", default="text", help="column with the title/abstract (default: text)")
+    b.add_argument("--id-column", default="id", help="column with the proposal id (default: id; row numbers if absent)")
+    b.add_argument("--top-k", type=int, default=3, help="directions per row (1–40, default 3)")
+    b.set_defaults(func=cmd_batch)
+
+    d = sub.add_parser("directions", help="list the 40 directions and the industry clusters")
+    d.set_defaults(func=cmd_directions)
+
+    s = sub.add_parser("serve", help="run the HTTP API and the applicants' web page (uvicorn)")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    s.add_argument("--workers", type=int, default=1, help="worker processes, each loading the model once (default 1)")
+    s.set_defaults(func=cmd_serve)
+
+    from .evaluation import DEFAULT_LABELLED, SPLITS
+
+    e = sub.add_parser("evaluate", help="accuracy on labelled texts: lexical, dense and fused side by side")
+    e.add_argument("file", nargs="?", default=str(DEFAULT_LABELLED), help="labelled .jsonl (default: the project's set)")
+    e.add_argument("--split", default="test", choices=SPLITS, help="which split to score (default: test)")
+    e.add_argument("--report", metavar="DIR", help="write report.md and PNG plots into DIR")
+    e.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("calibrate", help="fit the fusion and in-scope models on the dev split")
+    c.add_argument("file", nargs="?", default=str(DEFAULT_LABELLED), help="labelled .jsonl")
+    c.add_argument("--split", default="dev", choices=SPLITS, help="split to fit on (default: dev; never test)")
+    c.add_argument("-o", "--output", default=None, help="where to write the weights (default: models/fusion.json)")
+    c.set_defaults(func=cmd_calibrate)
+
+    k = sub.add_parser("bench", help="speed and memory benchmark against a naive sentence-transformers baseline")
+    k.add_argument("--n-batch", type=int, default=1000, help="abstracts in the batch-throughput run (default 1000)")
+    k.add_argument("--n-single", type=int, default=50, help="requests per single-latency run (default 50)")
+    k.set_defaults(func=cmd_bench)
+
+    r = sub.add_parser("route", help="send every proposal of a table to an expert panel (routing sheet + database)")
+    r.add_argument("proposals", help="proposals: .csv (UTF-8), .xlsx or .jsonl with id, title, abstract, applicant_org, "
+                   "partner_orgs (or 编号, 项目名称, 摘要, 申报单位, 合作单位)")
+    r.add_argument("--panels", default=None, help="panels file (default: corpus/panels.yaml)")
+    r.add_argument("-o", "--output", required=True, help="routing sheet .xlsx, or .json")
+    r.add_argument("--db", default="routing.sqlite", help="SQLite database of runs (default: routing.sqlite)")
+    r.add_argument("--close", action="append", metavar="PANEL", help="take no proposals into PANEL this run (repeatable)")
+    r.add_argument("--extra-room", action="append", metavar="PANEL=N", help="let PANEL take N beyond its max (repeatable)")
+    r.add_argument("--conflict-rule", choices=["quorum", "strict"], help="override the panels file's conflict rule")
+    r.add_argument("--flag-below", type=float, help="flag proposals whose best affinity is below this (default 0.2)")
+    r.add_argument("--actor", help="who runs it, for the audit log (default: $GUIDE_MATCH_ACTOR or the user name)")
+    r.set_defaults(func=cmd_route)
+
+    o = sub.add_parser("override", help="move a routed proposal to another panel, with a reason (checked and recorded)")
+    o.add_argument("run_id", help="the run (printed by guide-match route)")
+    o.add_argument("proposal_id", help="the proposal's id")
+    o.add_argument("--to", required=True, metavar="PANEL", help="the panel it moves to")
+    o.add_argument("--reason", required=True, help="why it moves (kept in the audit log and the routing sheet)")
+    o.add_argument("--force", action="store_true", help="allow going over a panel's max or below its min (never a conflict)")
+    o.add_argument("--db", default="routing.sqlite", help="SQLite database of runs (default: routing.sqlite)")
+    o.add_argument("-o", "--output", help="also write the updated routing sheet (.xlsx or .json)")
+    o.add_argument("--actor", help="who makes the change (default: $GUIDE_MATCH_ACTOR or the user name)")
+    o.set_defaults(func=cmd_override)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as err:
+        print(f"guide-match: error: {err.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("guide-match: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
