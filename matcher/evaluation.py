@@ -7,7 +7,6 @@ every change shows what each signal contributes.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import corpus
 
 from .errors import InputError
 from .fusion import FusionModel, Signals
+from .tables import read_jsonl
 
 DEFAULT_LABELLED = corpus.CORPUS_DIR / "labelled" / "proposals.jsonl"
 SPLITS = ("dev", "test", "all")
@@ -33,18 +33,10 @@ def load_labelled(path: str | Path = DEFAULT_LABELLED, split: str = "all") -> pd
     path = Path(path)
     if not path.is_file():
         raise InputError(f"labelled file {path}: no such file", "file")
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"{path}: line {n} is not valid JSON ({err.msg})", "file")
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), list):
-                raise InputError(f"{path}: line {n} needs a string 'text' and a list 'labels'", "file")
-            rows.append(row)
+    rows = read_jsonl(path)
+    for n, row in enumerate(rows, 1):
+        if not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), list):
+            raise InputError(f"{path}: object {n} needs a string 'text' and a list 'labels'", "file")
     df = pd.DataFrame(rows)
     if split != "all":
         if "split" not in df.columns:

@@ -25,7 +25,8 @@ def _suffix(path: Path, role: str) -> str:
     return suffix
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
+def read_jsonl(path: Path) -> list[dict]:
+    """The objects of a JSON-lines file; a bad line is an InputError naming its number."""
     rows = []
     with path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
@@ -34,11 +35,11 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise InputError(f"{path}: line {n} is not valid JSON ({err.msg}); each line must be one JSON object")
+                raise InputError(f"{path}: line {n} is not valid JSON ({err.msg}); each line must be one JSON object") from None
             if not isinstance(row, dict):
                 raise InputError(f"{path}: line {n} is a JSON {type(row).__name__}, not an object")
             rows.append(row)
-    return pd.DataFrame(rows)
+    return rows
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -53,13 +54,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
         elif suffix == ".xlsx":
             df = pd.read_excel(path, dtype=str)
         else:
-            df = _read_jsonl(path)
+            df = pd.DataFrame(read_jsonl(path))
     except UnicodeDecodeError:
-        raise InputError(f"input {path}: not UTF-8 text; save it as UTF-8 (in Excel: 'CSV UTF-8')", "input")
+        raise InputError(f"input {path}: not UTF-8 text; save it as UTF-8 (in Excel: 'CSV UTF-8')", "input") from None
     except InputError:
         raise
     except Exception as err:  # pandas/openpyxl raise many types for a damaged file
-        raise InputError(f"input {path}: cannot be read as {suffix} ({type(err).__name__}: {err})", "input")
+        raise InputError(f"input {path}: cannot be read as {suffix} ({type(err).__name__}: {err})", "input") from None
     df.columns = [str(c).strip() for c in df.columns]
     return df.astype(object).where(df.notna(), "")
 

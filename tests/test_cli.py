@@ -10,22 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from matcher import Matcher, cli
 
 ABSTRACT = "开发碳包覆纳米磷酸铁锂正极材料连续化制备工艺，压实密度≥2.6 g/cm³，建成年产2万吨LFP生产线。"
 
 
 @pytest.fixture
-def run(matcher, monkeypatch, capsys):
-    """Run the CLI in-process on the session's matcher; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(Matcher, "load", classmethod(lambda cls, *a, **k: matcher))
-
-    def _run(*argv):
-        code = cli.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return _run
+def run(cli_run):
+    return cli_run
 
 
 def test_match_prints_a_table(run):

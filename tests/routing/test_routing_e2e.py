@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from matcher import Matcher, cli
 from matcher.routing.panels import DEFAULT_PANELS_PATH
 from service.app import create_app
 from service.settings import Settings
@@ -44,15 +43,8 @@ def panels_file(tmp_path):
 
 
 @pytest.fixture
-def run(matcher, monkeypatch, capsys):
-    monkeypatch.setattr(Matcher, "load", classmethod(lambda cls, *a, **k: matcher))
-
-    def _run(*argv):
-        code = cli.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return _run
+def run(cli_run):
+    return cli_run
 
 
 def test_cli_routes_an_xlsx_and_overrides(run, tmp_path, panels_file):
