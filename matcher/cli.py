@@ -87,6 +87,8 @@ def cmd_evaluate(args) -> int:
     fused = ev.fused
     print("\nper-direction top-1 recall (fused):")
     print("  " + "  ".join(f"{d}:{r:.2f}" for d, r in fused.per_direction_recall.items()))
+    print("calibration (score bin: pairs, mean score, share right): " + "; ".join(
+        f"{c['bin']}: {c['pairs']}, {c['mean_score']:.2f}, {c['right']:.2f}" for c in ev.calibration()))
     print("most confused (labelled → predicted, count): " + ", ".join(f"{a}→{b} ({n})" for a, b, n in fused.confused_pairs))
     if args.report:
         from .report import write_report

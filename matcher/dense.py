@@ -48,6 +48,8 @@ class DenseEncoder:
         self.model_dir = model_dir
         self.model = SentenceTransformer(str(model_dir), device=config.device, local_files_only=True)
         self.model.eval()
+        if config.quantize and config.device == "cpu":
+            self._quantize()
         self.window = min(config.window_tokens, self.model.max_seq_length - 2)
         self._lock = threading.Lock()
         self._prompt_tokens = {
@@ -55,10 +57,20 @@ class DenseEncoder:
             for p in (config.query_prompt, config.passage_prompt)
         }
 
+    def _quantize(self) -> None:
+        """Replace the transformer's Linear layers by int8 dynamically quantised ones."""
+        import warnings
+
+        import torch
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao's migration notice; the API still works
+            torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+
     @property
     def fingerprint(self) -> str:
-        """Identifies the model files, so cached direction embeddings follow a rebuild."""
-        h = hashlib.sha256(str(self.model_dir.resolve()).encode())
+        """Identifies the model files and precision, so cached direction embeddings follow a rebuild."""
+        h = hashlib.sha256(f"{self.model_dir.resolve()}|quantize={self.config.quantize}".encode())
         for name in sorted(p.name for p in self.model_dir.iterdir() if p.is_file()):
             st = (self.model_dir / name).stat()
             h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())

@@ -162,6 +162,27 @@ def metrics(ranking: Ranking, labels: list[list[int]], texts: list[str], directi
     )
 
 
+CALIBRATION_BINS = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0001)
+
+
+def calibration(ranking: Ranking, labels: list[list[int]], direction_ids: list[int]) -> list[dict]:
+    """Per score bin: how many (text, direction) pairs, their mean score and the share that are right.
+
+    Only in-scope texts count: a calibrated score of 0.8 should be right about 8 times in 10.
+    """
+    ids = np.asarray(direction_ids)
+    rows = [i for i, gold in enumerate(labels) if gold]
+    scores = ranking.scores[rows].ravel()
+    right = np.array([[d in labels[i] for d in ids] for i in rows]).ravel()
+    out = []
+    for lo, hi in zip(CALIBRATION_BINS[:-1], CALIBRATION_BINS[1:]):
+        k = (scores >= lo) & (scores < hi)
+        if k.any():
+            out.append({"bin": f"{lo:.1f}–{min(hi, 1):.1f}", "pairs": int(k.sum()),
+                        "mean_score": round(float(scores[k].mean()), 2), "right": round(float(right[k].mean()), 2)})
+    return out
+
+
 @dataclass
 class Evaluation:
     split: str
@@ -174,6 +195,9 @@ class Evaluation:
     @property
     def fused(self) -> Metrics:
         return next(m for m in self.metrics if m.name == "fused")
+
+    def calibration(self) -> list[dict]:
+        return calibration(next(r for r in self.rankings if r.name == "fused"), self.labels, self.direction_ids)
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame([m.summary() for m in self.metrics]).set_index("ranker")

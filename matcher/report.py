@@ -3,13 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure  # no pyplot: no global state, no display needed on servers and CI
 
-matplotlib.use("Agg")  # files only; no display on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .evaluation import LENGTH_LABELS, Evaluation  # noqa: E402
+from .evaluation import LENGTH_LABELS, Evaluation
 
 
 def confusion_figure(ev: Evaluation, ranker: str = "fused"):
@@ -22,14 +20,16 @@ def confusion_figure(ev: Evaluation, ranker: str = "fused"):
         g = pos[gold[0]] if gold else 0
         p = pos[ids[int(np.argmax(r.scores[i]))]] if r.in_scope[i] else 0
         m[g, p] += 1
-    fig, ax = plt.subplots(figsize=(9, 8))
-    im = ax.imshow(m, cmap="Blues")
+    share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)  # each row: where that direction's texts went
+    fig = Figure(figsize=(9, 8))
+    ax = fig.subplots()
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     ticks = ["OOS"] + [str(d) for d in ids]
     ax.set_xticks(range(len(ticks)), ticks, rotation=90, fontsize=6)
     ax.set_yticks(range(len(ticks)), ticks, fontsize=6)
     ax.set_xlabel("predicted (top-1, OOS = out of scope)")
     ax.set_ylabel("labelled direction")
-    ax.set_title(f"Confusion over 40 directions ({ranker}, split {ev.split})")
+    ax.set_title(f"Confusion over 40 directions ({ranker}, split {ev.split}; share of each row)")
     fig.colorbar(im, ax=ax, shrink=0.8)
     fig.tight_layout()
     return fig
@@ -40,7 +40,8 @@ def score_histogram_figure(ev: Evaluation, ranker: str = "fused"):
     r = next(x for x in ev.rankings if x.name == ranker)
     top = r.scores.max(axis=1)
     truth = np.array([bool(l) for l in ev.labels])
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     bins = np.linspace(float(top.min()), float(top.max()) + 1e-9, 30)
     ax.hist(top[truth], bins=bins, alpha=0.6, label=f"in scope (n={truth.sum()})")
     ax.hist(top[~truth], bins=bins, alpha=0.6, label=f"out of scope (n={(~truth).sum()})")
@@ -54,7 +55,8 @@ def score_histogram_figure(ev: Evaluation, ranker: str = "fused"):
 
 def length_figure(ev: Evaluation):
     """Top-1 accuracy by text length for each ranker."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     labels = [b for b in LENGTH_LABELS if any(b in m.by_length for m in ev.metrics)]
     width = 0.8 / len(ev.metrics)
     for k, m in enumerate(ev.metrics):
@@ -87,7 +89,6 @@ def write_report(ev: Evaluation, out_dir: str | Path) -> Path:
         ("by_length.png", length_figure(ev)),
     ):
         fig.savefig(out / name, dpi=110)
-        plt.close(fig)
     fused = ev.fused
     lines = [
         f"# Matching quality on split `{ev.split}`",
@@ -95,6 +96,10 @@ def write_report(ev: Evaluation, out_dir: str | Path) -> Path:
         f"{fused.n} labelled texts, {fused.n_in_scope} in scope, {fused.n - fused.n_in_scope} out of scope.",
         "",
         markdown_table(ev.table().reset_index()),
+        "",
+        "## Calibration (fused): is a score of 0.8 right about 8 times in 10?",
+        "",
+        markdown_table(pd.DataFrame(ev.calibration())),
         "",
         "## Per-direction top-1 recall (fused)",
         "",

@@ -1,0 +1,103 @@
+"""Evaluation metrics, the evaluate/calibrate commands, the report and the benchmark command."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from matcher.evaluation import Ranking, calibration, metrics
+
+IDS = list(range(1, 41))
+
+
+def _scores(best: list[int]) -> np.ndarray:
+    s = np.zeros((len(best), 40))
+    for i, d in enumerate(best):
+        s[i, d - 1] = 1.0
+        s[i, (d % 40)] = 0.5  # the next direction comes second
+    return s
+
+
+def test_metrics_on_a_known_ranking():
+    labels = [[22], [23], [40], [], []]
+    texts = ["a" * 20, "b" * 200, "c" * 400, "d", "e"]
+    # text 0 right at 1; text 1 right at 2 (22 first, 23 second); text 2 wrong (40 ranks last)
+    r = Ranking("t", _scores([22, 22, 5, 3, 9]), np.array([True, True, True, False, True]))
+    m = metrics(r, labels, texts, IDS)
+    assert m.top1 == pytest.approx(1 / 3) and m.top3 == pytest.approx(2 / 3)
+    assert m.mrr == pytest.approx((1 + 0.5 + 1 / 40) / 3)
+    assert m.oos_recall == pytest.approx(0.5) and m.oos_precision == pytest.approx(1.0)
+    assert m.false_flag_rate == 0.0
+    assert m.per_direction_recall == {22: 1.0, 23: 0.0, 40: 0.0}
+    assert (23, 22, 1) in m.confused_pairs and (40, 5, 1) in m.confused_pairs
+
+
+def test_calibration_bins_count_every_in_scope_pair():
+    r = Ranking("t", _scores([22, 22]), np.array([True, True]))
+    bins = calibration(r, [[22], [23]], IDS)
+    assert sum(b["pairs"] for b in bins) == 80
+    top = next(b for b in bins if b["bin"].startswith("0.9"))
+    assert top["pairs"] == 2 and top["right"] == 0.5
+
+
+@pytest.fixture
+def small_labelled(tmp_path):
+    rows = [
+        ("开发碳包覆纳米磷酸铁锂正极材料连续化制备工艺，压实密度≥2.6 g/cm³", [22]),
+        ("150 kW质子交换膜燃料电池电堆与低铂膜电极开发", [20]),
+        ("基于忆阻器阵列的存算一体AI芯片研制", [7]),
+        ("研究鲁迅小说中的女性形象与五四时期的叙事策略", []),
+        ("碲化铋热电材料与微型热电制冷器件研制", [6]),
+        ("明清江南宗族祠堂建筑形制与祭祀礼仪研究", []),
+    ]
+    path = tmp_path / "labelled.jsonl"
+    path.write_text(
+        "".join(json.dumps({"id": str(i), "text": t, "labels": l, "split": "dev"}, ensure_ascii=False) + "\n"
+                for i, (t, l) in enumerate(rows)),
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_evaluate_command_prints_three_rankers_and_writes_report(cli_run, small_labelled, tmp_path):
+    code, out, err = cli_run("evaluate", small_labelled, "--split", "dev", "--report", tmp_path / "rep")
+    assert code == 0, err
+    for ranker in ("lexical", "dense", "fused"):
+        assert ranker in out
+    assert "calibration" in out and "most confused" in out
+    report = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    assert "| fused |" in report
+    for png in ("confusion.png", "scores.png", "by_length.png"):
+        assert (tmp_path / "rep" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_calibrate_fits_on_dev_and_refuses_test(cli_run, small_labelled, tmp_path):
+    out_path = tmp_path / "fusion.json"
+    code, _, err = cli_run("calibrate", small_labelled, "--split", "dev", "-o", out_path)
+    assert code == 0, err
+    data = json.loads(out_path.read_text(encoding="utf-8"))
+    assert len(data["head_coef"]) == 384 and data["model"] == "e5-small"
+    code, _, err = cli_run("calibrate", small_labelled, "--split", "test", "-o", out_path)
+    assert code == 2 and "test split" in err
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [(["nope.jsonl"], "no such file"), (["--split", "train"], "invalid choice")],
+)
+def test_evaluate_bad_input(cli_run, args, needle, capsys):
+    try:
+        code, _, err = cli_run("evaluate", *args)
+    except SystemExit as exc:  # argparse rejects a bad --split itself, with usage and exit 2
+        code, err = exc.code, capsys.readouterr().err
+    assert code == 2 and needle in err
+
+
+def test_bench_prints_a_table_with_ratios(cli_run):
+    code, out, err = cli_run("bench", "--n-batch", "10", "--n-single", "2")
+    assert code == 0, err
+    assert "| measure | guide-match | naive baseline | ratio" in out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "×" in line]
+    assert len(rows) == 7
+    assert all(float(line.rsplit("|", 2)[1].strip().rstrip("×")) > 0 for line in rows)
