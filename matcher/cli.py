@@ -53,11 +53,12 @@ def cmd_match(args) -> int:
 def cmd_directions(args) -> int:
     import corpus
 
-    rows = [(d.id, d.title, "、".join(d.clusters) or "—", d.text) for d in corpus.load_directions()]
+    directions = corpus.load_directions()
+    rows = [(d.id, d.title, "、".join(d.clusters) or "—", d.text) for d in directions]
     print(render_table(["方向", "标题", "产业集群", "指南原文"], rows))
     print()
     clusters = corpus.load_clusters()
-    by_cluster = {c.name: [d.id for d in corpus.load_directions() if c.name in d.clusters] for c in clusters}
+    by_cluster = {c.name: [d.id for d in directions if c.name in d.clusters] for c in clusters}
     print(render_table(["产业集群", "English", "方向"], [(c.name, c.en, ", ".join(map(str, by_cluster[c.name]))) for c in clusters]))
     return 0
 
