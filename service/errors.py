@@ -67,19 +67,8 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 
 # -- the matcher's input errors --------------------------------------------------------------
 def input_error_code(err: InputError) -> str:
-    """A stable code for an :class:`InputError` (the matcher gives a message and a field only)."""
-    msg = err.message.lower()
-    if err.field == "top_k":
-        return "top_k_out_of_range"
-    if "empty" in msg:
-        return "text_empty"
-    if "too short" in msg:
-        return "text_too_short"
-    if "characters long" in msg or "at most" in msg:
-        return "text_too_long"
-    if "must be a string" in msg:
-        return "wrong_type"
-    return "invalid_input"
+    """The stable code the matcher gives the problem (``text_empty``, ``top_k_out_of_range``…)."""
+    return err.code
 
 
 def from_input_error(err: InputError, field: str | None = None) -> ApiError:

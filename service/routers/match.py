@@ -16,24 +16,6 @@ from ..settings import Settings
 router = APIRouter(prefix="/v1", tags=["match"])
 
 
-def text_limit(matcher: Matcher, settings: Settings) -> int:
-    """The longest text accepted: the settings' limit, never above the matcher's own."""
-    config = getattr(matcher, "config", None)
-    return min(settings.max_text_chars, getattr(config, "max_text_chars", settings.max_text_chars))
-
-
-def too_long(text: str, limit: int, field: str) -> ApiError | None:
-    if len(text) <= limit:
-        return None
-    return ApiError(
-        422,
-        "text_too_long",
-        f"{field} is {len(text)} characters long; at most {limit} are accepted "
-        "(a title and abstract, not a whole proposal)",
-        field,
-    )
-
-
 @router.post(
     "/match",
     response_model=MatchResponse,
@@ -45,10 +27,8 @@ async def match(
     matcher: Annotated[Matcher, Depends(get_matcher)],
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> dict:
-    error = too_long(body.text, text_limit(matcher, settings), "text")
-    if error:
-        raise error
     try:
+        matcher.check_text(body.text, "text", max_chars=settings.max_text_chars)
         # CPU-bound: in a worker thread, so the event loop (and /healthz) stays free. Coalescing
         # concurrent requests into match_many was measured and was slower under load (README).
         result = await run_in_threadpool(matcher.match, body.text, body.top_k)
@@ -82,12 +62,13 @@ async def match_batch(
         top_k = matcher.check_top_k(body.top_k)
     except InputError as err:
         raise from_input_error(err) from None
-    limit = text_limit(matcher, settings)
+    limit = settings.max_text_chars
     errors: dict[int, ApiError] = {}
     for i, item in enumerate(body.items):
-        error = too_long(item.text, limit, f"items[{i}].text")
-        if error:
-            errors[i] = error
+        try:
+            matcher.check_text(item.text, f"items[{i}].text", max_chars=limit)
+        except InputError as err:
+            errors[i] = from_input_error(err)
     todo = [i for i in range(len(body.items)) if i not in errors]
     results = await run_in_threadpool(
         lambda: matcher.match_many([body.items[i].text for i in todo], top_k=top_k, on_error="return")

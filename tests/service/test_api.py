@@ -415,6 +415,7 @@ class ExplodingMatcher:
 
     def __init__(self, real):
         self.directions, self.clusters, self.version, self.config = real.directions, real.clusters, real.version, real.config
+        self.check_text = real.check_text
 
     def check_top_k(self, k):
         return k
