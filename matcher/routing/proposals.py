@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..tables import read_table
+from ..text import normalize
 
 COLUMNS = ("id", "title", "abstract", "applicant_org", "partner_orgs")
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -63,8 +64,9 @@ class Proposal:
 
 
 def normalize_org(name: str) -> str:
-    """The key two spellings of one organisation share: NFKC, case-folded, no spaces or punctuation."""
-    return _ORG_NOISE.sub("", unicodedata.normalize("NFKC", name or "")).casefold()
+    """The key two spellings of one organisation share: the matcher's normal form (NFKC,
+    simplified characters), case-folded, no spaces or punctuation."""
+    return _ORG_NOISE.sub("", normalize(name or "")).casefold()
 
 
 def same_org(a: str, b: str) -> bool:
@@ -89,9 +91,12 @@ def split_orgs(value: object) -> tuple[str, ...]:
         return ()
     items = value if isinstance(value, (list, tuple)) else _ORG_SPLIT.split(str(value))
     out: list[str] = []
+    seen: set[str] = set()
     for item in items:
         org = unicodedata.normalize("NFKC", str(item)).strip()
-        if org and normalize_org(org) not in {normalize_org(o) for o in out}:
+        key = normalize_org(org)
+        if org and key not in seen:
+            seen.add(key)
             out.append(org)
     return tuple(out)
 

@@ -101,6 +101,8 @@ def test_organisation_names():
     assert normalize_org("ＧＸＵ Ltd.") == "gxultd"
     assert same_org("广西大学", "广西大学 ")
     assert same_org("广西大学", "广西大学化学化工学院")  # a part of the university
+    assert same_org("廣西大學", "广西大学")  # traditional characters: the same university, a conflict
+    assert split_orgs("廣西大學；广西大学") == ("廣西大學",)
     assert same_org("中国科学院广州能源研究所", "中国科学院广州能源研究所")
     assert not same_org("广西大学", "广西民族大学")
     assert not same_org("广西", "广西大学")  # too short to stand for an organisation
