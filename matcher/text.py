@@ -31,6 +31,9 @@ def normalize(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
+_LATIN_RUN = re.compile(r"[a-z0-9]+")
+
+
 def meaningful_length(text: str) -> int:
     """Characters that carry content: letters, digits and CJK ideographs."""
     return sum(1 for ch in text if ch.isalnum())
@@ -68,19 +71,23 @@ class TermSpotter:
     Chinese terms match as substrings; Latin terms (AI, 5G, SiC) only as whole
     words, case-insensitively, so that "AI" is not found inside "MAIL"; and
     single-character terms (铜, 镓) only as whole jieba tokens, so that 镓 is not
-    found inside 氮化镓.
+    found inside 氮化镓. Built once over all directions' terms: one pass per text.
     """
 
     def __init__(self, terms: Iterable[str]):
         self._plain: list[tuple[str, str]] = []
-        self._regex: list[tuple[str, re.Pattern[str]]] = []
-        self._single: list[tuple[str, str]] = []
+        self._words: dict[str, list[str]] = {}  # Latin terms that are one run of letters/digits
+        self._regex: list[tuple[str, str, re.Pattern[str]]] = []  # other Latin terms (Li-ion, C++)
+        self._single: dict[str, list[str]] = {}
         for term in sorted({t for t in terms if t.strip()}, key=len, reverse=True):
             norm = normalize(term).lower()
             if norm.isascii():
-                self._regex.append((term, re.compile(r"(?<![a-z0-9])" + re.escape(norm) + r"(?![a-z0-9])")))
+                if _LATIN_RUN.fullmatch(norm):
+                    self._words.setdefault(norm, []).append(term)
+                else:
+                    self._regex.append((term, norm, re.compile(r"(?<![a-z0-9])" + re.escape(norm) + r"(?![a-z0-9])")))
             elif len(norm) == 1:
-                self._single.append((term, norm))
+                self._single.setdefault(norm, []).append(term)
             else:
                 self._plain.append((term, norm))
 
@@ -88,8 +95,10 @@ class TermSpotter:
         """The terms (in their corpus spelling) present in ``normalized_text`` (``tokens``: its segmentation)."""
         low = normalized_text.lower()
         found = {term for term, norm in self._plain if norm in low}
-        found.update(term for term, rx in self._regex if rx.search(low))
-        if self._single:
-            token_set = set(tokens)
-            found.update(term for term, norm in self._single if norm in token_set)
+        # A whole-word match of a letters-and-digits term is exactly one of the text's maximal runs.
+        for run in set(_LATIN_RUN.findall(low)) & self._words.keys():
+            found.update(self._words[run])
+        found.update(term for term, norm, rx in self._regex if norm in low and rx.search(low))
+        for token in set(tokens) & self._single.keys():
+            found.update(self._single[token])
         return found
