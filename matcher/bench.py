@@ -12,12 +12,14 @@ import subprocess
 import sys
 import time
 
-TITLE = "高比能量钠离子圆柱电池关键材料与制造工艺研发"  # 22 characters
-ABSTRACT = (
+TITLE = "面向储能与两轮车的高比能量钠离子圆柱电池关键材料与制造工艺研发"  # 31 characters
+ABSTRACT = (  # 400 characters
     "本项目面向储能与两轮车市场对低成本电池的需求，依托企业现有锂电产线改造，开展高比能量钠离子圆柱电池技术研发。"
     "重点突破层状氧化物正极材料的表面包覆与掺杂改性、硬碳负极的孔结构调控与首效提升、适配宽温域的电解液配方，"
     "以及全极耳结构的32140圆柱电芯设计与卷绕、激光焊接、化成分容工艺。项目将建立正极材料公斤级中试线和电芯试制线，"
     "开发电芯能量密度≥160 Wh/kg、-20℃容量保持率≥90%、循环寿命≥3000次的产品，并完成储能模组与系统集成验证。"
+    "针对钠电池产气与自放电问题，研究正极残碱控制、负极预钠化和电解液成膜添加剂，建立电芯失效分析与寿命预测模型；"
+    "联合广西高校开展硬碳前驱体（竹材、椰壳）本地化制备，降低负极材料综合成本30%以上，并与越南、老挝等东盟伙伴共建示范储能电站。"
     "项目实施期内申请发明专利3件以上，制定企业标准2项，形成年产0.5 GWh的生产能力，实现新增销售收入5000万元。"
 )
 
@@ -61,7 +63,9 @@ def _child(kind: str, n_single: int, n_batch: int) -> dict:
 
     t50, t95 = latencies(TITLE)
     a50, a95 = latencies(ABSTRACT)
-    texts = [ABSTRACT[k % 50 :] + f"（编号{k}）" for k in range(n_batch)]
+    # 1,000 distinct abstracts of about the same length: the sentences in rotating order
+    sentences = [x + "。" for x in ABSTRACT.split("。") if x]
+    texts = ["".join(sentences[k % len(sentences) :] + sentences[: k % len(sentences)]) + f"（编号{k}）" for k in range(n_batch)]
     s = time.perf_counter()
     batch(texts)
     throughput = n_batch / (time.perf_counter() - s)
@@ -84,10 +88,10 @@ def _run_child(kind: str, n_single: int, n_batch: int) -> dict:
 
 ROWS = (
     ("start-up to first answer (s)", "startup_s", "{:.2f}", False),
-    ("title (22 chars) p50 (ms)", "title_p50_ms", "{:.1f}", False),
-    ("title (22 chars) p95 (ms)", "title_p95_ms", "{:.1f}", False),
-    ("abstract (~400 chars) p50 (ms)", "abstract_p50_ms", "{:.1f}", False),
-    ("abstract (~400 chars) p95 (ms)", "abstract_p95_ms", "{:.1f}", False),
+    (f"title ({len(TITLE)} chars) p50 (ms)", "title_p50_ms", "{:.1f}", False),
+    (f"title ({len(TITLE)} chars) p95 (ms)", "title_p95_ms", "{:.1f}", False),
+    (f"abstract ({len(ABSTRACT)} chars) p50 (ms)", "abstract_p50_ms", "{:.1f}", False),
+    (f"abstract ({len(ABSTRACT)} chars) p95 (ms)", "abstract_p95_ms", "{:.1f}", False),
     ("batch throughput (abstracts/s)", "batch_texts_per_s", "{:.1f}", True),
     ("peak RSS (MB)", "peak_rss_mb", "{:.0f}", False),
 )
