@@ -8,6 +8,7 @@ request, take cosine.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -78,9 +79,15 @@ def _child(kind: str, n_single: int, n_batch: int) -> dict:
     }
 
 
-def _run_child(kind: str, n_single: int, n_batch: int) -> dict:
+# The matcher with the settings of its first release: PyTorch, float weights, whole text windowed.
+# Shows what the ONNX backend, int8 and the 128-token query cut give on top of the caches.
+TORCH_SETTINGS = {"GUIDE_MATCH_BACKEND": "torch", "GUIDE_MATCH_QUANTIZE": "0", "GUIDE_MATCH_QUERY_MAX_TOKENS": "0"}
+
+
+def _run_child(kind: str, n_single: int, n_batch: int, env: dict[str, str] | None = None) -> dict:
     code = f"import json; from matcher.bench import _child; print(json.dumps(_child({kind!r}, {n_single}, {n_batch})))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    child_env = {**os.environ, **(env or {})}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env)
     if proc.returncode != 0:
         raise RuntimeError(f"{kind} benchmark failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -100,11 +107,14 @@ ROWS = (
 def run_bench(args) -> int:
     print(f"benchmark: {args.n_single} single requests per size, {args.n_batch} abstracts in batch", file=sys.stderr)
     ours = _run_child("matcher", args.n_single, args.n_batch)
+    torch_side = _run_child("matcher", args.n_single, args.n_batch, TORCH_SETTINGS) if args.torch else None
     base = _run_child("baseline", max(5, args.n_single // 5), max(20, args.n_batch // 20))
-    print("| measure | guide-match | naive baseline | ratio (baseline / ours) |")
-    print("|---|---|---|---|")
+    extra = " guide-match on torch, float, whole text |" if torch_side else ""
+    print(f"| measure | guide-match |{extra} naive baseline | ratio (baseline / ours) |")
+    print("|---|---|---|---|" + ("---|" if torch_side else ""))
     for label, key, fmt, higher_better in ROWS:
         ratio = base[key] / ours[key] if not higher_better else ours[key] / base[key]
-        print(f"| {label} | {fmt.format(ours[key])} | {fmt.format(base[key])} | {ratio:.1f}× |")
+        middle = f" {fmt.format(torch_side[key])} |" if torch_side else ""
+        print(f"| {label} | {fmt.format(ours[key])} |{middle} {fmt.format(base[key])} | {ratio:.1f}× |")
     print(f"\n(baseline batch measured on {base['n_batch']} abstracts; ratio > 1 means guide-match is better)")
     return 0

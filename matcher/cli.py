@@ -102,7 +102,11 @@ def cmd_calibrate(args) -> int:
     from .calibrate import calibrate
 
     fusion = calibrate(_load_matcher(args), args.file, split=args.split, output=args.output)
-    print(f"fitted on {fusion.fitted_on}: {fusion}")
+    from .fusion import PAIR_FEATURES
+
+    weights = ", ".join(f"{name} {w:+.2f}" for name, w in zip(PAIR_FEATURES, fusion.pair_coef))
+    head = f"in-scope head on {len(fusion.head_coef)} embedding dimensions" if fusion.head_coef else "score-based in-scope rule"
+    print(f"fitted on {fusion.fitted_on}: pair weights {weights}; {head}; saved to {args.output or 'models/fusion.json'}")
     return 0
 
 
@@ -173,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("bench", help="speed and memory benchmark against a naive sentence-transformers baseline")
     k.add_argument("--n-batch", type=int, default=1000, help="abstracts in the batch-throughput run (default 1000)")
     k.add_argument("--n-single", type=int, default=50, help="requests per single-latency run (default 50)")
+    k.add_argument("--torch", action="store_true", help="also measure the matcher on PyTorch, float weights, whole text")
     k.set_defaults(func=cmd_bench)
 
     r = sub.add_parser("route", help="send every proposal of a table to an expert panel (routing sheet + database)")

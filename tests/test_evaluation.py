@@ -74,8 +74,9 @@ def test_evaluate_command_prints_three_rankers_and_writes_report(cli_run, small_
 
 def test_calibrate_fits_on_dev_and_refuses_test(cli_run, small_labelled, tmp_path):
     out_path = tmp_path / "fusion.json"
-    code, _, err = cli_run("calibrate", small_labelled, "--split", "dev", "-o", out_path)
+    code, out, err = cli_run("calibrate", small_labelled, "--split", "dev", "-o", out_path)
     assert code == 0, err
+    assert "pair weights dense_terms" in out and "in-scope head on 384 embedding dimensions" in out
     data = json.loads(out_path.read_text(encoding="utf-8"))
     assert len(data["head_coef"]) == 384 and data["model"] == "e5-small"
     code, _, err = cli_run("calibrate", small_labelled, "--split", "test", "-o", out_path)
@@ -101,3 +102,11 @@ def test_bench_prints_a_table_with_ratios(cli_run):
     rows = [line for line in out.splitlines() if line.startswith("| ") and "×" in line]
     assert len(rows) == 7
     assert all(float(line.rsplit("|", 2)[1].strip().rstrip("×")) > 0 for line in rows)
+
+
+def test_bench_can_add_the_torch_column(cli_run):
+    code, out, err = cli_run("bench", "--n-batch", "4", "--n-single", "2", "--torch")
+    assert code == 0, err
+    assert "| measure | guide-match | guide-match on torch, float, whole text | naive baseline |" in out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "×" in line]
+    assert len(rows) == 7 and all(line.count("|") == 6 for line in rows)
