@@ -150,3 +150,8 @@ def test_matcher_keeps_blas_to_one_thread(matcher):
     # numpy's own BLAS (torch, once imported by another test, brings libraries of its own)
     blas = [p for p in threadpool_info() if p["user_api"] == "blas" and "numpy" in p["filepath"]]
     assert blas and all(p["num_threads"] == 1 for p in blas)
+
+
+def test_thread_count_follows_threads_then_the_older_torch_threads():
+    assert DenseEncoder(MatcherConfig(torch_threads=1)).backend.threads == 1
+    assert DenseEncoder(MatcherConfig(threads=1, torch_threads=2)).backend.threads == 1

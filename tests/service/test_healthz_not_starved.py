@@ -9,14 +9,27 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from service_support import ABSTRACT
 
 
+@pytest.fixture(scope="module")
+def windowed_server(settings):
+    """A server whose matcher embeds whole texts in windows (GUIDE_MATCH_QUERY_MAX_TOKENS=0): the slowest path."""
+    from conftest import LiveServer
+
+    from matcher import Matcher
+    from service.app import create_app
+
+    with LiveServer(create_app(settings, matcher=Matcher.load(query_max_tokens=0))) as server:
+        yield server
+
+
 def test_healthz_answers_while_a_huge_batch_is_matched(live_server, settings):
-    # A batch of long abstracts (each a few windows of the model): seconds of CPU work.
+    # A full batch of long abstracts: seconds of CPU work (segmentation, terms, the model).
     long_text = (ABSTRACT * 40)[:3000]
-    items = [{"id": str(i), "text": f"{i} {long_text}"} for i in range(4)]
+    items = [{"id": str(i), "text": f"{i} {long_text}"} for i in range(settings.max_batch_items)]
     slow: dict = {}
 
     def send_slow() -> None:
@@ -43,8 +56,9 @@ def test_healthz_answers_while_a_huge_batch_is_matched(live_server, settings):
     assert all(t < slow["done_at"] for t in health_done)
 
 
-def test_healthz_answers_while_a_max_size_text_is_matched(live_server, settings):
+def test_healthz_answers_while_a_max_size_text_is_matched(windowed_server, settings):
     huge = ("开发碳包覆纳米磷酸铁锂正极材料连续化制备工艺，" * 2000)[:6000]
+    live_server = windowed_server
     slow: dict = {}
 
     def send_slow() -> None:

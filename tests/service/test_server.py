@@ -29,9 +29,10 @@ def uvicorn_calls(monkeypatch):
 
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
-    # serve() sets GUIDE_MATCH_TORCH_THREADS for its workers; monkeypatch restores the original
-    monkeypatch.setenv("GUIDE_MATCH_TORCH_THREADS", "unset")
-    monkeypatch.delenv("GUIDE_MATCH_TORCH_THREADS")
+    # serve() sets GUIDE_MATCH_THREADS for its workers; monkeypatch restores the originals
+    for name in ("GUIDE_MATCH_THREADS", "GUIDE_MATCH_TORCH_THREADS"):
+        monkeypatch.setenv(name, "unset")
+        monkeypatch.delenv(name)
     return calls
 
 
@@ -50,7 +51,13 @@ def test_several_workers_use_factory_mode_and_share_the_cores(uvicorn_calls, mon
     assert server.serve(host="127.0.0.1", port=8124, workers=2) == 0
     (app, kw), = uvicorn_calls
     assert app == "service.app:create_app" and kw["factory"] is True and kw["workers"] == 2
-    assert os.environ["GUIDE_MATCH_TORCH_THREADS"] == "2"  # read by each worker's MatcherConfig
+    assert os.environ["GUIDE_MATCH_THREADS"] == "2"  # read by each worker's MatcherConfig
+
+
+def test_a_thread_count_set_by_the_operator_is_kept(uvicorn_calls, monkeypatch):
+    monkeypatch.setenv("GUIDE_MATCH_TORCH_THREADS", "1")  # the older name still counts
+    server.serve(workers=2)
+    assert "GUIDE_MATCH_THREADS" not in os.environ and os.environ["GUIDE_MATCH_TORCH_THREADS"] == "1"
 
 
 def test_jieba_is_initialised_before_the_workers_start(uvicorn_calls):
