@@ -233,10 +233,10 @@ class Matcher:
             text += "方向" + "、".join(str(a) for a in also) + "也较接近，可一并参考。"
         return text
 
-    def match(self, text: str, top_k: int = 5) -> MatchResult:
-        """Rank the directions for one title or abstract."""
+    def match(self, text: str, top_k: int = 5, max_chars: int | None = None) -> MatchResult:
+        """Rank the directions for one title or abstract (``max_chars``: a lower length limit, see check_text)."""
         top_k = self.check_top_k(top_k)
-        norm = self.check_text(text)
+        norm = self.check_text(text, max_chars=max_chars)
         signals, found = self.signals([norm])
         return self._results(signals, found, top_k)[0]
 

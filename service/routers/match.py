@@ -28,10 +28,9 @@ async def match(
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> dict:
     try:
-        matcher.check_text(body.text, "text", max_chars=settings.max_text_chars)
         # CPU-bound: in a worker thread, so the event loop (and /healthz) stays free. Coalescing
         # concurrent requests into match_many was measured and was slower under load (README).
-        result = await run_in_threadpool(matcher.match, body.text, body.top_k)
+        result = await run_in_threadpool(matcher.match, body.text, body.top_k, settings.max_text_chars)
     except InputError as err:
         raise from_input_error(err) from None
     return result.to_dict()

@@ -420,7 +420,7 @@ class ExplodingMatcher:
     def check_top_k(self, k):
         return k
 
-    def match(self, text, top_k=5):
+    def match(self, text, top_k=5, max_chars=None):
         raise RuntimeError(f"boom while matching {text!r}")
 
     def match_many(self, texts, top_k=5, on_error="raise"):
