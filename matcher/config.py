@@ -7,6 +7,7 @@ code changes.
 from __future__ import annotations
 
 import os
+import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -19,18 +20,22 @@ MIN_TEXT_CHARS = 4
 """Below this many meaningful characters a text is too short to judge."""
 
 
-def _parse(name: str, raw: str, current: object, kind: str = "") -> object:
-    """An environment variable's value in the type of the field's default, or a clear error."""
-    if isinstance(current, bool) or kind == "bool | None":
+def _parse(name: str, raw: str, kind: type) -> object:
+    """An environment variable's value in the field's declared type (``X | None``: X), or a clear error."""
+    if kind is bool:
         if raw.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
             raise ValueError(f"GUIDE_MATCH_{name.upper()}={raw!r}: expected 1/0, true/false, yes/no or on/off")
         return raw.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(current, Path):
-        return Path(raw)
     try:
-        return type(current)(raw)
+        return kind(raw)
     except ValueError:
-        raise ValueError(f"GUIDE_MATCH_{name.upper()}={raw!r}: expected a {type(current).__name__}") from None
+        raise ValueError(f"GUIDE_MATCH_{name.upper()}={raw!r}: expected a {kind.__name__}") from None
+
+
+def _declared_type(hint: object) -> type:
+    """``bool | None`` -> bool; a plain type as it is."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
 
 
 @dataclass(frozen=True)
@@ -77,12 +82,13 @@ class MatcherConfig:
     def from_env(cls, **overrides) -> "MatcherConfig":
         """Defaults, then ``GUIDE_MATCH_<FIELD>`` environment variables, then ``overrides``."""
         cfg = cls()
+        hints = typing.get_type_hints(cls)
         values = {}
         for f in fields(cls):
             env = os.environ.get(f"GUIDE_MATCH_{f.name.upper()}")
             if env is None or f.name == "extra":
                 continue
-            values[f.name] = _parse(f.name, env, getattr(cfg, f.name), str(f.type))
+            values[f.name] = _parse(f.name, env, _declared_type(hints[f.name]))
         values.update({k: v for k, v in overrides.items() if v is not None})
         for k in ("model_dir", "cache_dir", "fusion_path"):
             if k in values:
