@@ -7,6 +7,7 @@ the ONNX export when it is there and up to date.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -170,9 +171,10 @@ def _backend(model_dir: Path, config: MatcherConfig) -> TorchBackend | OnnxBacke
 class DenseEncoder:
     """Embeds proposals ("query: ") and direction texts ("passage: ") into one space.
 
-    Texts longer than the model's window are split into consecutive windows of
-    whole tokens, embedded together, and averaged weighted by token count, so a
-    long abstract is never silently cut at 512 tokens.
+    Proposals are cut at ``config.query_max_tokens`` tokens (the lexical and term
+    signals read them whole). Without a cut, and for direction texts, texts longer
+    than the model's window are split into consecutive windows of whole tokens,
+    embedded together, and averaged weighted by token count.
     """
 
     def __init__(self, config: MatcherConfig):
@@ -193,14 +195,19 @@ class DenseEncoder:
         self._lock = threading.Lock()
         self._prompt_tokens = {p: len(self.backend.offsets(p)) for p in (config.query_prompt, config.passage_prompt)}
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
-        """Identifies the model files, backend and precision, so cached direction embeddings follow a rebuild."""
+        """Identifies the model files, backend and precision, so cached direction embeddings follow a rebuild.
+
+        Computed once: the files a loaded encoder uses do not change under it.
+        """
+        from models import onnx_export
+
         b = self.backend
         h = hashlib.sha256(f"{self.model_dir.resolve()}|v{_ENCODING_VERSION}|backend={b.name}|quantize={b.quantized}".encode())
         files = [p for p in self.model_dir.iterdir() if p.is_file()]
         if b.name == "onnx":
-            files += [p for p in (self.model_dir / "onnx").iterdir() if p.is_file()]
+            files += [p for p in onnx_export.onnx_dir(self.model_dir).iterdir() if p.is_file()]
         for p in sorted(files):
             st = p.stat()
             h.update(f"{p.relative_to(self.model_dir)}:{st.st_size}:{st.st_mtime_ns}".encode())
