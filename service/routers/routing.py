@@ -195,6 +195,14 @@ def _api_error(err: InputError) -> ApiError:
     return ApiError(422, "invalid_input", err.message, err.field)
 
 
+async def _run_state(routing: Router, run_id: str) -> RunState:
+    """A stored run, or the API's error for it (404 for an unknown run)."""
+    try:
+        return await run_in_threadpool(routing.state, run_id)
+    except InputError as err:
+        raise _api_error(err) from None
+
+
 def _validated(model: type[BaseModel], data: Any) -> BaseModel:
     try:
         return model.model_validate(data)
@@ -320,10 +328,7 @@ async def create_run(
 @router.get("/runs/{run_id}", response_model=RunOut, responses=STAFF_ERRORS, summary="A routing run as it stands (staff)")
 async def get_run(run_id: str, request: Request, key: Annotated[str, Depends(require_api_key)]) -> dict:
     routing = get_router(request)
-    try:
-        state = await run_in_threadpool(routing.state, run_id)
-    except InputError as err:
-        raise _api_error(err) from None
+    state = await _run_state(routing, run_id)
     return run_body(state)
 
 
@@ -362,10 +367,7 @@ async def create_override(
 )
 async def export_xlsx(run_id: str, request: Request, key: Annotated[str, Depends(require_api_key)]) -> Response:
     routing = get_router(request)
-    try:
-        state = await run_in_threadpool(routing.state, run_id)
-    except InputError as err:
-        raise _api_error(err) from None
+    state = await _run_state(routing, run_id)
     data = await run_in_threadpool(xlsx_bytes, state)
     await run_in_threadpool(routing.store.log_event, key, "export", state.run_id, {"format": "xlsx"})
     return Response(
