@@ -72,8 +72,11 @@ def cmd_batch(args) -> int:
 def cmd_serve(args) -> int:
     import os
 
+    from .config import MatcherConfig
+
     if args.model_dir:  # the workers read the model directory from the environment
         os.environ["GUIDE_MATCH_MODEL_DIR"] = str(args.model_dir)
+    MatcherConfig.from_env()  # a bad GUIDE_MATCH_* value: one clear line here, not a failed worker start-up
     from service.server import serve  # lazily: the library does not import FastAPI
 
     return serve(host=args.host, port=args.port, workers=args.workers)

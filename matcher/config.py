@@ -13,6 +13,8 @@ from pathlib import Path
 
 from models import DEFAULT_MODEL_DIR, MODELS_DIR
 
+from .errors import InputError
+
 MAX_TEXT_CHARS = 20_000
 """Longest text accepted; a proposal abstract is far shorter, a whole proposal is not what we match."""
 
@@ -22,14 +24,15 @@ MIN_TEXT_CHARS = 4
 
 def _parse(name: str, raw: str, kind: type) -> object:
     """An environment variable's value in the field's declared type (``X | None``: X), or a clear error."""
+    var = f"GUIDE_MATCH_{name.upper()}"
     if kind is bool:
         if raw.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            raise ValueError(f"GUIDE_MATCH_{name.upper()}={raw!r}: expected 1/0, true/false, yes/no or on/off")
+            raise InputError(f"{var}={raw!r}: expected 1/0, true/false, yes/no or on/off", var, "invalid_setting")
         return raw.strip().lower() in ("1", "true", "yes", "on")
     try:
         return kind(raw)
     except ValueError:
-        raise ValueError(f"GUIDE_MATCH_{name.upper()}={raw!r}: expected a {kind.__name__}") from None
+        raise InputError(f"{var}={raw!r}: expected a {kind.__name__}", var, "invalid_setting") from None
 
 
 def _declared_type(hint: object) -> type:

@@ -146,3 +146,12 @@ def test_console_script_runs_end_to_end():
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["directions"][0]["id"] == 22
+
+
+@pytest.mark.parametrize("command", [["match", "SiC MOSFET功率模块封装"], ["serve", "--port", "1"]])
+def test_a_bad_setting_in_the_environment_is_one_clear_line(command):
+    exe = Path(sys.executable).parent / "guide-match"
+    env = {**os.environ, "GUIDE_MATCH_QUANTIZE": "maybe"}
+    proc = subprocess.run([str(exe), *command], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "guide-match: error: GUIDE_MATCH_QUANTIZE='maybe': expected 1/0, true/false, yes/no or on/off"
