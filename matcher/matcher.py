@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +18,9 @@ from .fusion import FusionModel, Signals
 from .lexical import LexicalIndex
 from .results import ClusterScore, DirectionMatch, MatchResult
 from .text import Segmenter, TermSpotter, meaningful_length, normalize
+from .version import package_version
 
 _CHUNK = 64
-
-
-def _package_version() -> str:
-    try:
-        return version("guide-match")
-    except PackageNotFoundError:  # running from a source tree that is not installed
-        return "0+unknown"
 
 
 def _limit_blas(threads: int) -> None:
@@ -111,7 +104,7 @@ class Matcher:
         for d in self.directions:
             h.update(f"{d.id}|{d.text}|{'、'.join(d.terms)}".encode())
         return (
-            f"guide-match {_package_version()}; corpus {h.hexdigest()[:8]}; "
+            f"guide-match {package_version()}; corpus {h.hexdigest()[:8]}; "
             f"model {self.encoder.model_dir.name}@{self.encoder.fingerprint[:8]}; fusion {self.fusion.fitted_on}"
         )
 

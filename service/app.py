@@ -18,8 +18,10 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from matcher.version import package_version
+
 from .errors import RequestGuardMiddleware, install_exception_handlers
-from .routers import directions, health, match, routing, web
+from .routers import directions, health, limits, match, routing, web
 from .routers.web import DOCS_ASSETS_DIR, DOCS_ASSETS_URL, STATIC_DIR
 from .settings import Settings, get_settings
 
@@ -28,7 +30,7 @@ log = logging.getLogger("guide_match.service")
 # The routers the app serves, in order. Staff-only endpoints add theirs here, e.g.
 #   from .routers import routing;  ROUTERS.append(routing.router)
 # (or one line in create_app: ``app.include_router(routing.router)``).
-ROUTERS: list[APIRouter] = [health.router, match.router, directions.router, routing.router, web.router]
+ROUTERS: list[APIRouter] = [health.router, match.router, directions.router, limits.router, routing.router, web.router]
 
 DESCRIPTION = """\
 Matches Chinese R&D proposal titles and abstracts to the 40 support directions of the
@@ -44,9 +46,7 @@ def load_matcher(settings: Settings):
     """Load the matcher (seconds: corpus, model, cached direction embeddings)."""
     from matcher import Matcher
 
-    if settings.model_dir is not None:
-        return Matcher.load(model_dir=settings.model_dir)
-    return Matcher.load()
+    return Matcher.load(settings.matcher)
 
 
 @asynccontextmanager
@@ -76,9 +76,10 @@ def _openapi_with_limits(app: FastAPI, settings: Settings):
         prop = comps.get("MatchRequest", {}).get("properties", {}).get("text")
         if prop is not None:
             prop["maxLength"] = settings.max_text_chars
-        items = comps.get("BatchRequest", {}).get("properties", {}).get("items")
-        if items is not None:
-            items["maxItems"] = settings.max_batch_items
+        for name, limit in (("BatchRequest", settings.max_batch_items), ("RunRequest", settings.routing.max_proposals)):
+            items = comps.get(name, {}).get("properties", {}).get("items")
+            if items is not None:
+                items["maxItems"] = limit
         # The request guard answers for every operation that takes a body, before any route runs.
         guard = {
             "400": "Body is not valid JSON or not valid UTF-8",
@@ -104,7 +105,7 @@ def create_app(settings: Settings | None = None, matcher: Any = None) -> FastAPI
     logging.getLogger("guide_match").setLevel(settings.log_level)
     app = FastAPI(
         title="guide-match",
-        version=_package_version(),
+        version=package_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
         docs_url=None,  # /docs is served by routers/web.py with local Swagger UI files (no CDN)
@@ -132,15 +133,6 @@ def create_app(settings: Settings | None = None, matcher: Any = None) -> FastAPI
             max_age=600,
         )
     return app
-
-
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("guide-match")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def __getattr__(name: str):

@@ -1,30 +1,33 @@
-"""The service's configuration: one settings object read from ``GUIDE_MATCH_*`` environment variables.
+"""The service's settings: the top of the one settings tree, read from ``GUIDE_MATCH_*`` variables.
+
+``Settings`` contains the matcher's settings (:class:`matcher.MatcherConfig`: model directory,
+text limits, …) and the routing settings (:class:`routing.config.RoutingSettings`: database, panels
+file, table size); the fields here are the ones only the HTTP service has.
 
 | variable | default | meaning |
 |---|---|---|
-| ``GUIDE_MATCH_CORS_ORIGINS`` | (none) | comma-separated origins of the call's web portal allowed to call the API from a browser, e.g. ``https://portal.example.org,https://staff.example.org``; ``*`` allows any |
-| ``GUIDE_MATCH_MAX_TEXT_CHARS`` | 20000 | longest title + abstract accepted (characters); the matcher reads the same variable |
+| ``GUIDE_MATCH_CORS_ORIGINS`` | (none) | comma-separated origins of the call's web portal allowed to call the API from a browser; ``*`` allows any |
 | ``GUIDE_MATCH_MAX_BATCH_ITEMS`` | 200 | most items in one ``POST /v1/match/batch`` |
 | ``GUIDE_MATCH_MAX_BODY_BYTES`` | 4194304 | largest request body (bytes); larger ones get 413 before being read whole |
-| ``GUIDE_MATCH_MODEL_DIR`` | models/e5-small | sentence-transformers model directory (shared with the matcher) |
 | ``GUIDE_MATCH_API_KEYS`` | (none) | comma-separated keys for staff-only endpoints (header ``X-API-Key`` or ``Authorization: Bearer``); none set means those endpoints refuse everyone |
 | ``GUIDE_MATCH_LOG_LEVEL`` | INFO | level of the ``guide_match`` loggers |
 | ``GUIDE_MATCH_READY_TIMEOUT`` | 10 | seconds ``/readyz`` waits for a probe match before answering 503 |
-| ``GUIDE_MATCH_ROUTING_DB`` | routing.sqlite | SQLite database of the staff routing API (runs, assignments, overrides, audit log) |
-| ``GUIDE_MATCH_ROUTING_PANELS`` | corpus/panels.yaml | expert panels file of the staff routing API |
+
+The matcher's (``GUIDE_MATCH_MAX_TEXT_CHARS``, ``GUIDE_MATCH_MODEL_DIR``, …) and the routing
+variables (``GUIDE_MATCH_ROUTING_DB``, ``GUIDE_MATCH_ROUTING_PANELS``, …) are documented with
+their models.
 """
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-MAX_TEXT_CHARS = 20_000
-MAX_BATCH_ITEMS = 200
-MAX_BODY_BYTES = 4 * 1024 * 1024
+from matcher import MatcherConfig
+from matcher.config import ENV_PREFIX, settings_error
+from routing.config import RoutingSettings
 
 
 def _split_csv(value: object) -> object:
@@ -34,18 +37,16 @@ def _split_csv(value: object) -> object:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GUIDE_MATCH_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
+    matcher: MatcherConfig = Field(default_factory=MatcherConfig)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
-    max_text_chars: int = Field(MAX_TEXT_CHARS, ge=1)
-    max_batch_items: int = Field(MAX_BATCH_ITEMS, ge=1)
-    max_body_bytes: int = Field(MAX_BODY_BYTES, ge=1024)
-    model_dir: Path | None = None
+    max_batch_items: int = Field(200, ge=1)
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field((), repr=False)
     log_level: str = "INFO"
     ready_timeout: float = Field(10.0, gt=0)
-    routing_db: Path = Path("routing.sqlite")
-    routing_panels: Path | None = None
 
     @field_validator("cors_origins", "api_keys", mode="before")
     @classmethod
@@ -60,8 +61,23 @@ class Settings(BaseSettings):
             raise ValueError("log_level must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG")
         return value
 
+    @property
+    def max_text_chars(self) -> int:
+        """The longest text accepted: the matcher's limit, the one limit for every entry point."""
+        return self.matcher.max_text_chars
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        """The whole tree from the environment; a bad value is an InputError naming its variable."""
+        try:
+            matcher = MatcherConfig.from_env()
+            routing = RoutingSettings.from_env()
+            return cls(**({"matcher": matcher, "routing": routing} | overrides))
+        except ValidationError as err:
+            raise settings_error(err) from None
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process's settings, read once from the environment."""
-    return Settings()
+    return Settings.from_env()

@@ -14,7 +14,8 @@ def matcher():
 @pytest.fixture
 def cli_run(matcher, monkeypatch, capsys):
     """Run `guide-match` in-process on the session's matcher; returns (exit code, stdout, stderr)."""
-    from matcher import Matcher, cli
+    import cli
+    from matcher import Matcher
 
     monkeypatch.setattr(Matcher, "load", classmethod(lambda cls, *a, **k: matcher))
 

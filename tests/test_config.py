@@ -21,7 +21,7 @@ def test_environment_overrides_are_typed(monkeypatch, tmp_path):
     assert MatcherConfig.from_env().quantize is None  # the backend decides
 
 
-@pytest.mark.parametrize("name,value,needle", [("QUANTIZE", "maybe", "expected 1/0"), ("BATCH_SIZE", "many", "expected a int")])
+@pytest.mark.parametrize("name,value,needle", [("QUANTIZE", "maybe", "GUIDE_MATCH_QUANTIZE=.maybe.: expected 1/0"), ("BATCH_SIZE", "many", "GUIDE_MATCH_BATCH_SIZE=.many.: expected a whole number")])
 def test_bad_environment_value_says_what_is_accepted(monkeypatch, name, value, needle):
     monkeypatch.setenv(f"GUIDE_MATCH_{name}", value)
     with pytest.raises(ValueError, match=needle):

@@ -5,7 +5,7 @@
 - ``POST /v1/routing/runs/{run_id}/overrides``: move a proposal to another panel, with a reason.
 - ``GET /v1/routing/runs/{run_id}/export.xlsx``: the routing sheet for program officers.
 
-The work is :class:`matcher.routing.Router`'s; this module only speaks HTTP. The database and the
+The work is :class:`routing.Router`'s; this module only speaks HTTP. The database and the
 panels file come from the settings (``GUIDE_MATCH_ROUTING_DB``, ``GUIDE_MATCH_ROUTING_PANELS``).
 Routing a few hundred proposals takes minutes (the matcher reads each one); the request waits.
 """
@@ -17,31 +17,30 @@ import re
 import tempfile
 import threading
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from matcher import InputError
-from matcher.routing import PanelsError, Router, RoutingInfeasible, RoutingOptions, proposals_from_items, read_proposals
-from matcher.routing.export import to_json, xlsx_bytes
-from matcher.routing.options import parse_closed, parse_extra_room
-from matcher.routing.proposals import Proposal
-from matcher.routing.service import OverrideRefused
-from matcher.routing.store import NotFound, RunState
+from routing import PanelsError, Router, RoutingInfeasible, RoutingOptions, proposals_from_items, read_proposals
+from routing.export import to_json, xlsx_bytes
+from routing.options import parse_closed, parse_extra_room
+from routing.proposals import Proposal
+from routing.router import OverrideRefused
+from routing.store import NotFound, RunState
 
 from ..deps import get_matcher, require_api_key
 from ..errors import ApiError
-from ..schemas import ErrorResponse
+from ..schemas import ErrorResponse, OverrideRequest, OverrideResponse, RunOptionsIn, RunOut, RunRequest
 
 log = logging.getLogger("guide_match.service.routing")
 
 router = APIRouter(prefix="/v1/routing", tags=["routing (staff)"])
 
-MAX_ITEMS = 10_000
 UPLOAD_SUFFIXES = (".csv", ".xlsx", ".jsonl")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._\-\u4e00-\u9fff]+")
@@ -58,86 +57,6 @@ STAFF_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-# -- bodies ---------------------------------------------------------------------------------------
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RunOptionsIn(_Strict):
-    panels_closed: list[str] = Field(default_factory=list, description="Panels that take nothing in this run.")
-    extra_room: dict[str, int] = Field(default_factory=dict, description="Panel id → proposals beyond its max.")
-    conflict_rule: Literal["quorum", "strict"] | None = Field(None, description="Override the panels file's rule.")
-    flag_below: float | None = Field(None, ge=0, le=1, description="Flag proposals whose best affinity is lower.")
-    actor: str | None = Field(None, max_length=100, description="Who asks, for the audit log (with the key's label).")
-
-
-class RunRequest(RunOptionsIn):
-    items: list[dict[str, Any]] = Field(
-        min_length=1, max_length=MAX_ITEMS,
-        description="Proposals: id, title, abstract, applicant_org, partner_orgs (text separated by ；/; or a list); "
-        "the Chinese names 编号, 项目名称, 摘要, 申报单位, 合作单位 are accepted too.",
-        examples=[[{"id": "2024-001", "title": "高压实磷酸铁锂正极材料", "abstract": "开发碳包覆纳米磷酸铁锂正极材料…",
-                    "applicant_org": "广西某新能源材料有限公司", "partner_orgs": "广西大学；中南大学"}]],
-    )
-
-
-class OverrideRequest(_Strict):
-    proposal_id: str = Field(min_length=1, max_length=200)
-    panel_id: str = Field(min_length=1, max_length=64, description="The panel the proposal moves to.")
-    reason: str = Field(min_length=1, max_length=2000, description="Why it moves (kept in the audit log and the sheet).")
-    force: bool = Field(False, description="Allow going over a panel's max or below its min; never a conflict of interest.")
-    actor: str | None = Field(None, max_length=100)
-
-
-class AssignmentOut(_Strict):
-    proposal_id: str
-    panel_id: str | None
-    backup_panel_id: str | None
-    affinity: float
-    flagged: bool
-    reason: str
-
-
-class PanelLoadOut(_Strict):
-    id: str
-    load: int
-    min: int
-    max: int
-
-
-class OverrideOut(_Strict):
-    id: int
-    run_id: str
-    proposal_id: str
-    from_panel_id: str | None
-    to_panel_id: str
-    reason: str
-    actor: str
-    at: str
-    forced: bool
-
-
-class RunOut(_Strict):
-    run_id: str
-    assignments: list[AssignmentOut]
-    panels: list[PanelLoadOut]
-    reused: bool = Field(description="True when the same input, panels and options had been routed before.")
-    created_at: str
-    actor: str
-    source: str | None
-    n_proposals: int
-    n_flagged: int = Field(description="Proposals now waiting for manual review.")
-    notes: list[str]
-    overrides: list[OverrideOut]
-    export_url: str
-
-
-class OverrideResponse(_Strict):
-    override: OverrideOut
-    warnings: list[str]
-    run: RunOut
-
-
 # -- helpers --------------------------------------------------------------------------------------
 def get_router(request: Request) -> Router:
     """The app's one Router (its database and panels from the settings), made on first use."""
@@ -151,7 +70,7 @@ def get_router(request: Request) -> Router:
         existing = getattr(app.state, "routing_router", None)
         if existing is None:
             try:
-                existing = Router(matcher, settings.routing_db, settings.routing_panels)
+                existing = Router(matcher, settings.routing.db, settings.routing.panels)
                 existing.panels  # load and validate now: a broken file is the server's problem
             except InputError as err:
                 log.error("routing is not available: %s", err.message)
@@ -263,6 +182,9 @@ async def _run_request(request: Request) -> tuple[list[Proposal], RunOptionsIn, 
     except json.JSONDecodeError as err:
         raise ApiError(400, "invalid_json", f"the request body is not valid JSON ({err.msg})") from None
     body = _validated(RunRequest, data)
+    limit = request.app.state.settings.routing.max_proposals
+    if len(body.items) > limit:
+        raise ApiError(422, "too_many_items", f"the run has {len(body.items)} items; at most {limit} are accepted", "items")
     proposals = proposals_from_items(body.items)
     return proposals, body, f"api: {len(body.items)} items"
 
@@ -310,11 +232,8 @@ async def create_run(
     routing = get_router(request)
     try:
         proposals, opts, source = await _run_request(request)
-        options_kw: dict[str, Any] = {}
-        if opts.flag_below is not None:
-            options_kw["flag_below"] = opts.flag_below
-        options = RoutingOptions(closed=tuple(opts.panels_closed), extra_room=opts.extra_room,
-                                 conflict_rule=opts.conflict_rule, **options_kw)
+        options = RoutingOptions.create(closed=tuple(opts.panels_closed), extra_room=opts.extra_room,
+                                        conflict_rule=opts.conflict_rule, flag_below=opts.flag_below)
         actor = _actor(key, opts.actor)
         state = await run_in_threadpool(routing.route, proposals, options, actor, source)
     except InputError as err:

@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const MAX_CHARS = 20000;
+  let maxChars = null; // the API's limit, from GET /v1/limits (never hard-coded here)
   const $ = (id) => document.getElementById(id);
   const form = $("match-form");
   const titleInput = $("title");
@@ -36,8 +36,8 @@
 
   function updateCounter() {
     const n = combinedText().length;
-    counter.textContent = n + " / " + MAX_CHARS + " 字";
-    counter.classList.toggle("over", n > MAX_CHARS);
+    counter.textContent = maxChars ? n + " / " + maxChars + " 字" : n + " 字";
+    counter.classList.toggle("over", maxChars !== null && n > maxChars);
   }
 
   function showStatus(kind, heading, detail) {
@@ -61,7 +61,7 @@
       case "text_too_short":
         return ["warn", "文本过短，无法判断", "内容太少，无法可靠判断所属支持方向。请补充完整的项目名称，并填写一段项目摘要后再试。"];
       case "text_too_long":
-        return ["warn", "文本过长", "最多可填写 " + MAX_CHARS + " 字。请只填写项目名称和摘要，而不是完整的申报书。"];
+        return ["warn", "文本过长", (maxChars ? "最多可填写 " + maxChars + " 字。" : "") + "请只填写项目名称和摘要，而不是完整的申报书。"];
       case "body_too_large":
         return ["warn", "内容过大", "提交的内容超过了允许的大小，请删减后再试。"];
       case "not_ready":
@@ -171,6 +171,17 @@
     verdict.scrollIntoView({ behavior: "smooth", block: "start" });
   }
 
+  async function loadLimits() {
+    try {
+      const res = await fetch("/v1/limits", { headers: { Accept: "application/json" } });
+      if (!res.ok) return;
+      maxChars = (await res.json()).max_text_chars;
+      updateCounter();
+    } catch (e) {
+      /* the server still checks the length and answers text_too_long */
+    }
+  }
+
   async function loadDirections() {
     try {
       const res = await fetch("/v1/directions", { headers: { Accept: "application/json" } });
@@ -191,7 +202,7 @@
       showStatus(kind, heading, detail);
       return;
     }
-    if (text.length > MAX_CHARS) {
+    if (maxChars !== null && text.length > maxChars) {
       results.hidden = true;
       const [kind, heading, detail] = describeError(422, { code: "text_too_long" });
       showStatus(kind, heading, detail);
@@ -233,5 +244,6 @@
   abstractInput.addEventListener("input", updateCounter);
   form.addEventListener("submit", submit);
   updateCounter();
+  loadLimits();
   loadDirections();
 })();

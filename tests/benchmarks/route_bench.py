@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from matcher import Matcher  # noqa: E402
-from matcher.routing import PanelSet, Router, RoutingOptions, RoutingStore, load_panels, proposals_from_items  # noqa: E402
-from matcher.routing import service as routing_service  # noqa: E402
-from matcher.routing.assign import RoutingInfeasible  # noqa: E402
+from routing import PanelSet, Router, RoutingOptions, RoutingStore, load_panels, proposals_from_items  # noqa: E402
+from routing import router as routing_service  # noqa: E402
+from routing.assign import RoutingInfeasible  # noqa: E402
 
 ORGS = ["广西大学", "桂林电子科技大学", "中南大学", "广西医科大学", "北部湾大学", "桂林理工大学", "广西师范大学",
         "中国科学院广州能源研究所", "广西柳钢集团有限公司", "广西玉柴机器股份有限公司", "广西南南铝加工有限公司"]

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from routing.config import RoutingSettings
 from service.settings import Settings
 
 from routing_support import FakeMatcher, panels_yaml, proposal_rows, three_panels
@@ -24,8 +25,7 @@ def make_client(tmp_path, panels=None) -> TestClient:
     panels_file.write_text(panels_yaml(panels or three_panels()), encoding="utf-8")
     settings = Settings(
         api_keys=("staff-key-1", "staff-key-2"),
-        routing_db=tmp_path / "api.sqlite",
-        routing_panels=panels_file,
+        routing=RoutingSettings(db=tmp_path / "api.sqlite", panels=panels_file),
         max_body_bytes=4 * 1024 * 1024,
     )
     return TestClient(create_app(settings, matcher=FakeMatcher()), raise_server_exceptions=False)

@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from matcher.routing.assign import (
+from routing.assign import (
     BEST, CAPACITY, HELD, LOW, MINIMUM, NO_PANEL, RoutingInfeasible, solve, triage,
 )
 

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from matcher.routing.panels import DEFAULT_PANELS_PATH
+from routing.panels import DEFAULT_PANELS_PATH
 from service.app import create_app
+from routing.config import RoutingSettings
 from service.settings import Settings
 
 PROPOSALS = [
@@ -100,7 +101,7 @@ def test_cli_errors_are_one_clear_message(run, tmp_path, panels_file):
 
 
 def test_api_routes_an_xlsx_behind_its_key(matcher, tmp_path, panels_file):
-    settings = Settings(api_keys=("k-1",), routing_db=tmp_path / "api.sqlite", routing_panels=panels_file)
+    settings = Settings(api_keys=("k-1",), routing=RoutingSettings(db=tmp_path / "api.sqlite", panels=panels_file))
     buf = io.BytesIO()
     pd.DataFrame(rows()).to_excel(buf, index=False)
     with TestClient(create_app(settings, matcher=matcher), raise_server_exceptions=False) as c:

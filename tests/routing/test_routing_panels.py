@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from matcher import InputError
-from matcher.routing.assign import RoutingInfeasible
-from matcher.routing.panels import DEFAULT_PANELS_PATH, PanelsError, load_panels, parse_panels
+from routing.assign import RoutingInfeasible
+from routing.panels import DEFAULT_PANELS_PATH, PanelsError, load_panels, parse_panels
 
 from routing_support import panels_yaml, three_panels
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from matcher import InputError
-from matcher.routing.proposals import normalize_org, proposals_from_items, read_proposals, same_org, split_orgs
+from routing.proposals import normalize_org, proposals_from_items, read_proposals, same_org, split_orgs
 
 ROWS = [
     {"id": "2024-001", "title": "高压实磷酸铁锂正极材料", "abstract": "开发碳包覆纳米磷酸铁锂…", "applicant_org": "广西某新能源有限公司",

@@ -13,9 +13,9 @@ import openpyxl
 import pytest
 
 from matcher import InputError
-from matcher.routing import Router, RoutingInfeasible, RoutingOptions, parse_panels, proposals_from_items
-from matcher.routing import store as store_mod
-from matcher.routing.export import to_json
+from routing import Router, RoutingInfeasible, RoutingOptions, parse_panels, proposals_from_items
+from routing import store as store_mod
+from routing.export import to_json
 
 from routing_support import FakeMatcher, panels_yaml, proposal_rows, three_panels
 
@@ -243,8 +243,8 @@ def test_a_process_killed_mid_transaction_leaves_the_previous_state_intact(tmp_p
         f"""
         import os, sys
         sys.path[:0] = [{str(REPO)!r}, {str(Path(__file__).parent)!r}]
-        from matcher.routing import Router, parse_panels, proposals_from_items
-        from matcher.routing import store as store_mod
+        from routing import Router, parse_panels, proposals_from_items
+        from routing import store as store_mod
         from routing_support import FakeMatcher, panels_yaml, proposal_rows, three_panels
 
         def dying(rows, run_id):

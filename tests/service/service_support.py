@@ -1,6 +1,8 @@
 """Sample texts and settings for the service tests (no real proposal text: the log tests make their own)."""
 from __future__ import annotations
 
+from matcher import MatcherConfig
+from routing.config import RoutingSettings
 from service.settings import Settings
 
 ABSTRACT = (
@@ -12,11 +14,12 @@ OUT_OF_SCOPE = "研究鲁迅小说中的女性形象与叙事策略，分析二�
 TOO_SHORT = "电池"
 
 
-def make_settings(**overrides) -> Settings:
-    """Settings independent of the environment the tests run in."""
+def make_settings(max_text_chars: int = 20_000, routing: dict | None = None, **overrides) -> Settings:
+    """Settings independent of the environment the tests run in (``routing``: RoutingSettings fields)."""
     values = dict(
+        matcher=MatcherConfig.from_env(max_text_chars=max_text_chars),
+        routing=RoutingSettings(**(routing or {})),
         cors_origins=(),
-        max_text_chars=20_000,
         max_batch_items=200,
         max_body_bytes=4 * 1024 * 1024,
         api_keys=("test-key-1", "test-key-2"),

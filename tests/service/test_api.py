@@ -340,13 +340,17 @@ def test_settings_from_environment(monkeypatch):
     from service.settings import Settings
 
     monkeypatch.setenv("GUIDE_MATCH_CORS_ORIGINS", "https://a.example.org, https://b.example.org")
-    monkeypatch.setenv("GUIDE_MATCH_API_KEYS", "k1,k2")
+    monkeypatch.setenv("GUIDE_MATCH_API_KEYS", "secret-one,secret-two")
     monkeypatch.setenv("GUIDE_MATCH_MAX_BATCH_ITEMS", "50")
     monkeypatch.setenv("GUIDE_MATCH_MAX_BODY_BYTES", "65536")
-    s = Settings()
+    monkeypatch.setenv("GUIDE_MATCH_MAX_TEXT_CHARS", "12000")
+    monkeypatch.setenv("GUIDE_MATCH_ROUTING_DB", "/tmp/runs.sqlite")
+    s = Settings.from_env()
+    assert s.matcher.max_text_chars == s.max_text_chars == 12000  # one limit, the matcher's
+    assert str(s.routing.db) == "/tmp/runs.sqlite"
     assert s.cors_origins == ("https://a.example.org", "https://b.example.org")
-    assert s.api_keys == ("k1", "k2") and "k1" not in repr(s)
-    assert s.max_batch_items == 50 and s.max_body_bytes == 65536 and s.max_text_chars == 20_000
+    assert s.api_keys == ("secret-one", "secret-two") and "secret-one" not in repr(s)
+    assert s.max_batch_items == 50 and s.max_body_bytes == 65536
 
 
 # -- staff API keys --------------------------------------------------------------------------------------

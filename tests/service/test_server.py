@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from matcher import cli
+import cli
 from service import server
 
 
 def test_cli_does_not_import_the_web_stack():
-    code = "import sys, matcher.cli; sys.exit(1 if 'fastapi' in sys.modules or 'service' in sys.modules else 0)"
+    code = "import sys, cli; sys.exit(1 if 'fastapi' in sys.modules or 'service' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

@@ -1,4 +1,4 @@
-"""`guide-match route` and `guide-match override` (the parsers are in :mod:`matcher.cli`)."""
+"""`guide-match route` and `guide-match override` (the parsers are in :mod:`cli.main`)."""
 from __future__ import annotations
 
 import getpass
@@ -7,13 +7,12 @@ import sys
 
 from tqdm import tqdm
 
-from ..cli import render_table
-from .export import check_output_path
-from .options import RoutingOptions, parse_closed, parse_extra_room
-from .panels import load_panels
-from .proposals import read_proposals
-from .service import Router
-from .store import RoutingStore, RunState
+from routing import Router, RoutingOptions, RoutingStore, RunState, load_panels, read_proposals
+from routing.config import RoutingSettings
+from routing.export import check_output_path
+from routing.options import parse_closed, parse_extra_room
+
+from .render import render_table
 
 
 def default_actor() -> str:
@@ -37,23 +36,25 @@ def _loads_table(state: RunState) -> str:
     return render_table(["panel", "name", "load", "min", "max", "status"], rows)
 
 
-def run_route(args) -> int:
-    from ..matcher import Matcher
+def _store(args) -> RoutingStore:
+    return RoutingStore(args.db or RoutingSettings.from_env().db)
 
+
+def run_route(args) -> int:
+    from matcher import Matcher
+
+    settings = RoutingSettings.from_env()
     output = check_output_path(args.output)
-    panels = load_panels(args.panels)
+    panels = load_panels(args.panels or settings.panels)
     proposals = read_proposals(args.proposals)
-    options_kw = {}
-    if args.flag_below is not None:
-        options_kw["flag_below"] = args.flag_below
-    options = RoutingOptions(
+    options = RoutingOptions.create(
         closed=parse_closed(args.close),
         extra_room=parse_extra_room(args.extra_room),
         conflict_rule=args.conflict_rule,
-        **options_kw,
+        flag_below=args.flag_below,
     )
     panels.with_options(options.closed, options.extra_room, options.conflict_rule)  # unknown panels fail here, before the model loads
-    store = RoutingStore(args.db)
+    store = _store(args)
     print(f"{len(proposals)} proposals from {args.proposals}; loading the matcher…", file=sys.stderr)
     router = Router(Matcher.load(model_dir=args.model_dir), store, panels)
     with tqdm(total=len(proposals), desc="routing", unit="proposal", file=sys.stderr) as bar:
@@ -73,7 +74,7 @@ def run_route(args) -> int:
 
 def run_override(args) -> int:
     output = check_output_path(args.output) if args.output else None
-    router = Router(None, RoutingStore(args.db))  # works on the panels stored with the run
+    router = Router(None, _store(args))  # works on the panels stored with the run
     outcome = router.override(args.run_id, args.proposal_id, args.to, args.reason, actor=args.actor or default_actor(),
                               force=args.force)
     o = outcome.override

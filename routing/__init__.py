@@ -9,7 +9,7 @@ from .assign import RoutingInfeasible, Solution, solve
 from .options import RoutingOptions
 from .panels import DEFAULT_PANELS_PATH, Member, Panel, PanelSet, PanelsError, load_panels, parse_panels
 from .proposals import Proposal, proposals_from_items, read_proposals
-from .service import OverrideOutcome, Router
+from .router import OverrideOutcome, OverrideRefused, Router
 from .store import RoutingStore, RunState
 
 __all__ = [

@@ -19,10 +19,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import InputError
+from matcher.errors import InputError
 
 SCHEMA_VERSION = 1
-DEFAULT_DB = "routing.sqlite"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -299,7 +298,7 @@ class Tx:
 class RoutingStore:
     """The database at ``path`` (created with its schema on first use)."""
 
-    def __init__(self, path: str | Path = DEFAULT_DB):
+    def __init__(self, path: str | Path):
         self.path = Path(path)
         if self.path.is_dir():
             raise InputError(f"database {self.path}: is a folder; give a file name such as routing.sqlite", "db")

@@ -1,4 +1,4 @@
-"""Request and response bodies of the API (pydantic, strict, unknown fields forbidden).
+"""Bodies of the public matching API: ``/v1/match``, ``/v1/match/batch``, the guide, health and limits.
 
 Length limits that depend on the settings (text length, batch size) are checked by the
 routes against :class:`~service.settings.Settings` and written into the OpenAPI document
@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StrictStr
 
 from corpus import N_DIRECTIONS
+
+from .common import ErrorDetail, Strict, valid_unicode
 
 DEFAULT_TOP_K = 5
 MAX_ID_CHARS = 200
@@ -22,23 +23,9 @@ EXAMPLE_TEXT = (
 )
 
 
-def _valid_unicode(value: str) -> str:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise PydanticCustomError(
-            "invalid_unicode", "contains an unpaired surrogate (\\ud800–\\udfff), which is not valid Unicode text"
-        ) from None
-    return value
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 ProposalText = Annotated[
     StrictStr,
-    AfterValidator(_valid_unicode),
+    AfterValidator(valid_unicode),
     Field(
         description="Project title and/or abstract, Chinese or English; at least a few characters of content "
         "and at most the documented maximum (20,000 characters by default).",
@@ -60,15 +47,15 @@ TopK = Annotated[
 
 
 # -- requests ---------------------------------------------------------------------------------
-class MatchRequest(_Strict):
+class MatchRequest(Strict):
     text: ProposalText
     top_k: TopK = DEFAULT_TOP_K
 
 
-class BatchItem(_Strict):
+class BatchItem(Strict):
     id: Annotated[
         StrictStr,
-        AfterValidator(_valid_unicode),
+        AfterValidator(valid_unicode),
         Field(min_length=1, max_length=MAX_ID_CHARS, description="The caller's id for the item, echoed back."),
     ]
     text: Annotated[
@@ -80,7 +67,7 @@ class BatchItem(_Strict):
     ]
 
 
-class BatchRequest(_Strict):
+class BatchRequest(Strict):
     items: list[BatchItem] = Field(
         min_length=1, description="Items to match, at most the documented maximum (200 by default)."
     )
@@ -88,17 +75,7 @@ class BatchRequest(_Strict):
 
 
 # -- responses --------------------------------------------------------------------------------
-class ErrorDetail(_Strict):
-    code: str = Field(description="Stable machine-readable code, e.g. text_empty, text_too_long, unknown_field.")
-    message: str = Field(description="What is wrong and what is accepted.")
-    field: str | None = Field(description="The offending field (e.g. text, top_k, items[3].text), if any.")
-
-
-class ErrorResponse(_Strict):
-    error: ErrorDetail
-
-
-class DirectionMatchOut(_Strict):
+class DirectionMatchOut(Strict):
     id: int
     title: str
     score: float = Field(description="Calibrated probability that this direction is a right answer (0–1).")
@@ -109,12 +86,12 @@ class DirectionMatchOut(_Strict):
     lexical: float = Field(description="BM25 score of the direction for the segmented text.")
 
 
-class ClusterScoreOut(_Strict):
+class ClusterScoreOut(Strict):
     name: str
     score: float
 
 
-class MatchResponse(_Strict):
+class MatchResponse(Strict):
     in_scope: bool = Field(description="Whether the text belongs to the call at all.")
     in_scope_score: float
     directions: list[DirectionMatchOut] = Field(description="Ranked directions, best first.")
@@ -124,19 +101,19 @@ class MatchResponse(_Strict):
     version: str = Field(description="Package, corpus, model and fusion weights that produced the result.")
 
 
-class BatchItemResult(_Strict):
+class BatchItemResult(Strict):
     id: str
     result: MatchResponse | None = Field(description="The match, or null when this item has an error.")
     error: ErrorDetail | None = Field(description="Why this item was not matched, or null.")
 
 
-class BatchResponse(_Strict):
+class BatchResponse(Strict):
     items: list[BatchItemResult] = Field(description="One entry per request item, in the same order.")
     matched: int
     failed: int
 
 
-class DirectionOut(_Strict):
+class DirectionOut(Strict):
     id: int
     title: str = Field(description="Short label.")
     text: str = Field(description="The official wording of the direction in the guide.")
@@ -145,34 +122,33 @@ class DirectionOut(_Strict):
     terms: list[str]
 
 
-class DirectionsResponse(_Strict):
+class DirectionsResponse(Strict):
     directions: list[DirectionOut]
 
 
-class ClusterOut(_Strict):
+class ClusterOut(Strict):
     name: str
     en: str
     description: str
     directions: list[int] = Field(description="Ids of the directions in this cluster.")
 
 
-class ClustersResponse(_Strict):
+class ClustersResponse(Strict):
     clusters: list[ClusterOut]
 
 
-class HealthResponse(_Strict):
+class HealthResponse(Strict):
     status: str
 
 
-class ReadyResponse(_Strict):
+class ReadyResponse(Strict):
     status: str
     version: str
 
 
-ERROR_RESPONSES = {
-    400: {"model": ErrorResponse, "description": "Body is not valid JSON or not valid UTF-8"},
-    413: {"model": ErrorResponse, "description": "Body over the size limit"},
-    415: {"model": ErrorResponse, "description": "Content-Type is not application/json (UTF-8)"},
-    422: {"model": ErrorResponse, "description": "Bad field: empty or too long text, wrong type, unknown field, …"},
-    503: {"model": ErrorResponse, "description": "Model not loaded"},
-}
+class LimitsResponse(Strict):
+    max_text_chars: int = Field(description="Longest title + abstract accepted (characters, also after normalisation).")
+    min_text_chars: int = Field(description="Fewest characters of content a text needs to be judged.")
+    max_batch_items: int = Field(description="Most items in one POST /v1/match/batch.")
+    max_body_bytes: int = Field(description="Largest request body (bytes).")
+    max_routing_proposals: int = Field(description="Most proposals in one routing run (staff).")

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError
-from ..tables import read_table
-from ..text import normalize
+from matcher.errors import InputError
+from matcher.tables import read_table
+from matcher.text import normalize
 
 COLUMNS = ("id", "title", "abstract", "applicant_org", "partner_orgs")
 ALIASES: dict[str, tuple[str, ...]] = {

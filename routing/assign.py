@@ -22,14 +22,10 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from ..errors import InputError
+from matcher.errors import InputError
 
-FLAG_BELOW = 0.2
-"""Default: a proposal whose best panel affinity is below this goes to manual review."""
-ELIGIBLE_FLOOR = 0.02
-"""Default: a panel with affinity below this for a proposal is never given it (not even to fill a minimum)."""
-RECUSAL_PENALTY = 0.02
-"""Default: affinity subtracted per recused member when choosing, so a conflict-free panel wins a near tie."""
+from .options import ELIGIBLE_FLOOR, FLAG_BELOW
+
 _SCALE = 1_000_000
 
 # Why a proposal is where it is (see Solution.why).

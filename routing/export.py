@@ -10,8 +10,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from ..errors import InputError
-from ..tables import check_output
+from matcher.errors import InputError
+from matcher.tables import check_output
 from .store import AssignmentRow, RunState
 
 OUTPUT_SUFFIXES = (".xlsx", ".json")

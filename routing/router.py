@@ -1,7 +1,7 @@
 """The :class:`Router` facade: match, score, assign, store and export, used by the CLI and the API.
 
     from matcher import Matcher
-    from matcher.routing import Router, RoutingOptions, read_proposals
+    from routing import Router, RoutingOptions, read_proposals
 
     router = Router(Matcher.load(), db="routing.sqlite")            # default panels: corpus/panels.yaml
     state = router.route(read_proposals("proposals.xlsx"), RoutingOptions(closed=("P03",)), actor="王老师")
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..results import MatchResult
+from matcher.errors import InputError
+from matcher.results import MatchResult
 from .affinity import panel_affinity, score_matrix
-from .assign import BEST, CAPACITY, HELD, LOW, MINIMUM, NO_PANEL, Solution, solve, triage
+from .assign import BEST, CAPACITY, HELD, LOW, MINIMUM, NO_PANEL, Solution, choose_backups, solve, triage
 from .conflicts import Conflicts, find_conflicts, panel_allows
 from .export import write_output
 from .options import RoutingOptions
@@ -55,8 +55,7 @@ class Router:
     ``matcher`` may be None for work on stored runs only (overrides, exports).
     """
 
-    def __init__(self, matcher, db: str | Path | RoutingStore = "routing.sqlite",
-                 panels: PanelSet | str | Path | None = None):
+    def __init__(self, matcher, db: str | Path | RoutingStore, panels: PanelSet | str | Path | None = None):
         self.matcher = matcher
         self.store = db if isinstance(db, RoutingStore) else RoutingStore(db)
         self._panels = panels
@@ -275,8 +274,7 @@ class Router:
             at = now()
             record = OverrideRecord(0, run_id, proposal_id, row.panel_id, target.id, reason, actor, at, force)
             record.id = tx.insert_override(record)
-            options = RoutingOptions.from_dict(run.options)
-            row.backup_panel_id = self._backup(row, panels, j, options)
+            row.backup_panel_id = self._backup(row, panels, j, RoutingOptions.from_dict(run.options), loads)
             moved_from = row.panel_id or "待人工审核"
             row.panel_id = target.id
             row.affinity = row.affinities[j]
@@ -293,17 +291,16 @@ class Router:
         return OverrideOutcome(state, record, tuple(warnings))
 
     @staticmethod
-    def _backup(row: AssignmentRow, panels: PanelSet, primary: int, options: RoutingOptions) -> str | None:
-        """As :func:`~matcher.routing.assign.choose_backups`: the best other panel it fits, else the best open one."""
-        best, best_key = None, None
-        for j, panel in enumerate(panels):
-            if j == primary or not panel_allows(panel, len(row.recused[j]), panels.conflict_rule):
-                continue
-            aff = row.affinities[j] - options.recusal_penalty * len(row.recused[j])
-            key = (row.affinities[j] >= options.eligible_floor, round(aff, 6))
-            if best_key is None or key > best_key:
-                best, best_key = panel.id, key
-        return best
+    def _backup(row: AssignmentRow, panels: PanelSet, primary: int, options: RoutingOptions,
+                loads: dict[str, int]) -> str | None:
+        """The moved proposal's backup, chosen as the run chose every backup (:func:`choose_backups`)."""
+        affinity = np.asarray([row.affinities], dtype=np.float64)
+        n_recused = np.asarray([[len(r) for r in row.recused]], dtype=np.float64)
+        allowed = np.asarray([[panel_allows(p, len(r), panels.conflict_rule) for p, r in zip(panels, row.recused)]])
+        room = np.asarray([p.max - loads.get(p.id, 0) for p in panels])
+        backup = choose_backups(affinity - options.recusal_penalty * n_recused, allowed,
+                                allowed & (affinity >= options.eligible_floor), np.asarray([primary]), room)
+        return panels.ids[int(backup[0])] if backup[0] >= 0 else None
 
     # -- reading ----------------------------------------------------------------------------------
     def state(self, run_id: str) -> RunState:

@@ -14,8 +14,6 @@ open panel) when it is loaded, and against the number of proposals of a run by
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -25,12 +23,11 @@ import yaml
 
 from corpus import CORPUS_DIR, N_DIRECTIONS
 
-from ..errors import InputError
+from matcher.errors import InputError
+
+from .options import CONFLICT_RULES
 
 DEFAULT_PANELS_PATH = CORPUS_DIR / "panels.yaml"
-CONFLICT_RULES = ("quorum", "strict")
-"""``quorum``: a conflicted member is recused and the panel may still take the proposal while the
-others make a quorum. ``strict``: a proposal never goes to a panel with a conflicted member."""
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 _MEMBER_TEXT = re.compile(r"^\s*(?P<name>[^（(]+?)\s*[（(](?P<org>.+)[）)]\s*$")
@@ -140,9 +137,6 @@ class PanelSet:
                 return p
         raise InputError(f"no panel {panel_id!r}; panels: {', '.join(self.ids)}", "panel_id")
 
-    def index(self, panel_id: str) -> int:
-        return self.ids.index(self.get(panel_id).id)
-
     def covering(self, direction_id: int, open_only: bool = True) -> tuple[Panel, ...]:
         return tuple(p for p in self.panels if direction_id in p.directions and not (open_only and p.closed))
 
@@ -179,7 +173,7 @@ class PanelSet:
         return PanelSet(tuple(panels), conflict_rule or self.conflict_rule, self.source)
 
     def check_capacity(self, n: int) -> None:
-        """Raise :class:`~matcher.routing.assign.RoutingInfeasible` when ``n`` proposals cannot fit the
+        """Raise :class:`~routing.assign.RoutingInfeasible` when ``n`` proposals cannot fit the
         open panels' minimums and maximums taken together."""
         from .assign import RoutingInfeasible
 
@@ -209,10 +203,6 @@ class PanelSet:
     @classmethod
     def from_dict(cls, d: Mapping, source: str = "panels") -> "PanelSet":
         return cls(tuple(Panel.from_dict(p) for p in d["panels"]), d.get("conflict_rule", "quorum"), source)
-
-    def fingerprint(self) -> str:
-        blob = json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()
 
 
 # -- YAML with line numbers ----------------------------------------------------------------------

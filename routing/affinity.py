@@ -14,11 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import InputError
-from ..results import MatchResult
-from .panels import PanelSet
+from matcher import InputError, MatchResult
 
-EXPERTISE_WEIGHT = 0.2
+from .options import EXPERTISE_WEIGHT
+from .panels import PanelSet
 
 
 def score_matrix(results: Sequence[MatchResult | InputError], direction_ids: Sequence[int]) -> np.ndarray:

@@ -22,9 +22,6 @@ class Conflicts:
     recused: tuple[tuple[tuple[int, ...], ...], ...]
     """recused[i][p]: indices of panel p's members who share an organisation with proposal i."""
 
-    def members(self, i: int, p: int) -> tuple[int, ...]:
-        return self.recused[i][p]
-
 
 def conflicted_members(proposal: Proposal, panel: Panel) -> tuple[int, ...]:
     """Indices of the panel's members from the applicant's or a partner's organisation."""

@@ -1,34 +1,18 @@
-"""`guide-match`: the command line of the matcher."""
+"""`guide-match`: parses the command line and dispatches to the matcher, routing and the service."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import unicodedata
 from collections.abc import Sequence
 
-from .errors import InputError
+from matcher.errors import InputError
 
-
-def _width(s: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
-
-
-def _pad(s: str, width: int) -> str:
-    return s + " " * max(0, width - _width(s))
-
-
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain-text table that stays aligned with Chinese (double-width) characters."""
-    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(_width(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(_pad(c, w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+from .render import render_table
 
 
 def _load_matcher(args):
-    from .matcher import Matcher
+    from matcher import Matcher
 
     return Matcher.load(model_dir=getattr(args, "model_dir", None))
 
@@ -72,18 +56,18 @@ def cmd_batch(args) -> int:
 def cmd_serve(args) -> int:
     import os
 
-    from .config import MatcherConfig
-
     if args.model_dir:  # the workers read the model directory from the environment
         os.environ["GUIDE_MATCH_MODEL_DIR"] = str(args.model_dir)
-    MatcherConfig.from_env()  # a bad GUIDE_MATCH_* value: one clear line here, not a failed worker start-up
-    from service.server import serve  # lazily: the library does not import FastAPI
+    from service.server import serve
+    from service.settings import Settings
+
+    Settings.from_env()  # a bad GUIDE_MATCH_* value: one clear line here, not a failed worker start-up
 
     return serve(host=args.host, port=args.port, workers=args.workers)
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluation import evaluate
+    from matcher.evaluation import evaluate
 
     ev = evaluate(_load_matcher(args), args.file, split=args.split)
     print(f"split {args.split}: {ev.fused.n} texts ({ev.fused.n_in_scope} in scope)")
@@ -95,17 +79,17 @@ def cmd_evaluate(args) -> int:
         f"{c['bin']}: {c['pairs']}, {c['mean_score']:.2f}, {c['right']:.2f}" for c in ev.calibration()))
     print("most confused (labelled → predicted, count): " + ", ".join(f"{a}→{b} ({n})" for a, b, n in fused.confused_pairs))
     if args.report:
-        from .report import write_report
+        from matcher.report import write_report
 
         print(f"report: {write_report(ev, args.report)}")
     return 0
 
 
 def cmd_calibrate(args) -> int:
-    from .calibrate import calibrate
+    from matcher.calibrate import calibrate
+    from matcher.fusion import PAIR_FEATURES
 
     fusion = calibrate(_load_matcher(args), args.file, split=args.split, output=args.output)
-    from .fusion import PAIR_FEATURES
 
     weights = ", ".join(f"{name} {w:+.2f}" for name, w in zip(PAIR_FEATURES, fusion.pair_coef))
     head = f"in-scope head on {len(fusion.head_coef)} embedding dimensions" if fusion.head_coef else "score-based in-scope rule"
@@ -114,21 +98,30 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import run_bench
+    from matcher.bench import run_bench
 
     return run_bench(args)
 
 
 def cmd_route(args) -> int:
-    from .routing.cli import run_route
+    from .routing import run_route
 
     return run_route(args)
 
 
 def cmd_override(args) -> int:
-    from .routing.cli import run_override
+    from .routing import run_override
 
     return run_override(args)
+
+
+DB_HELP = "SQLite database of runs (default: $GUIDE_MATCH_ROUTING_DB, else routing.sqlite)"
+
+
+def cmd_build(args) -> int:
+    from .build import run_build
+
+    return run_build(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--top-k", type=int, default=3, help="directions per row (1–40, default 3)")
     b.set_defaults(func=cmd_batch)
 
+    u = sub.add_parser("build", help="build the model artefacts and cache the direction embeddings (the set-up runs it)")
+    u.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    u.set_defaults(func=cmd_build)
+
     d = sub.add_parser("directions", help="list the 40 directions and the industry clusters")
     d.set_defaults(func=cmd_directions)
 
@@ -163,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1, help="worker processes, each loading the model once (default 1)")
     s.set_defaults(func=cmd_serve)
 
-    from .evaluation import DEFAULT_LABELLED, SPLITS
+    from matcher.evaluation import DEFAULT_LABELLED, SPLITS
 
     e = sub.add_parser("evaluate", help="accuracy on labelled texts: lexical, dense and fused side by side")
     e.add_argument("file", nargs="?", default=str(DEFAULT_LABELLED), help="labelled .jsonl (default: the project's set)")
@@ -188,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "partner_orgs (or 编号, 项目名称, 摘要, 申报单位, 合作单位)")
     r.add_argument("--panels", default=None, help="panels file (default: corpus/panels.yaml)")
     r.add_argument("-o", "--output", required=True, help="routing sheet .xlsx, or .json")
-    r.add_argument("--db", default="routing.sqlite", help="SQLite database of runs (default: routing.sqlite)")
+    r.add_argument("--db", default=None, help=DB_HELP)
     r.add_argument("--close", action="append", metavar="PANEL", help="take no proposals into PANEL this run (repeatable)")
     r.add_argument("--extra-room", action="append", metavar="PANEL=N", help="let PANEL take N beyond its max (repeatable)")
     r.add_argument("--conflict-rule", choices=["quorum", "strict"], help="override the panels file's conflict rule")
@@ -202,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--to", required=True, metavar="PANEL", help="the panel it moves to")
     o.add_argument("--reason", required=True, help="why it moves (kept in the audit log and the routing sheet)")
     o.add_argument("--force", action="store_true", help="allow going over a panel's max or below its min (never a conflict)")
-    o.add_argument("--db", default="routing.sqlite", help="SQLite database of runs (default: routing.sqlite)")
+    o.add_argument("--db", default=None, help=DB_HELP)
     o.add_argument("-o", "--output", help="also write the updated routing sheet (.xlsx or .json)")
     o.add_argument("--actor", help="who makes the change (default: $GUIDE_MATCH_ACTOR or the user name)")
     o.set_defaults(func=cmd_override)

@@ -1,0 +1,66 @@
+"""The layers hold: `lint-imports` keeps the contracts in pyproject.toml, and a back-arrow breaks them."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("cli", "service", "routing", "matcher", "corpus", "models")
+LINT = str(Path(sys.executable).with_name("lint-imports"))
+
+
+def _lint(cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([LINT, "--no-cache"], cwd=cwd, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(cwd), "PATH": "/usr/bin:/bin"})
+
+
+def test_import_contracts_are_kept():
+    proc = _lint(ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "0 broken" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def copy_of_the_tree(tmp_path_factory):
+    """The packages' Python files and pyproject.toml, so a test can add an import without touching the checkout."""
+    dst = tmp_path_factory.mktemp("tree")
+    shutil.copy(ROOT / "pyproject.toml", dst)
+    for pkg in PACKAGES:
+        shutil.copytree(ROOT / pkg, dst / pkg, ignore=lambda d, names: [n for n in names if not (
+            n.endswith(".py") or (Path(d) / n).is_dir()) or n in ("__pycache__", "e5-small", "cache", "static")])
+    return dst
+
+
+@pytest.mark.parametrize("module, line, contract", [
+    ("matcher/text.py", "import service.app", "One direction of imports"),          # the library reaching up to HTTP
+    ("matcher/text.py", "from routing import Router", "One direction of imports"),  # a back-arrow between layers
+    ("models/build.py", "import matcher", "One direction of imports"),             # the old models ⇄ matcher circle
+    ("corpus/guide.py", "import models", "One direction of imports"),              # independent siblings
+    ("routing/store.py", "import fastapi", "The libraries hold no HTTP"),
+])
+def test_a_back_arrow_breaks_a_contract(copy_of_the_tree, module, line, contract):
+    path = copy_of_the_tree / module
+    original = path.read_text(encoding="utf-8")
+    path.write_text(original + f"\n{line}  # added by the test\n", encoding="utf-8")
+    try:
+        proc = _lint(copy_of_the_tree)
+    finally:
+        path.write_text(original, encoding="utf-8")
+    assert proc.returncode != 0
+    assert f"{contract}" in proc.stdout and "BROKEN" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_matching_loads_only_what_matching_needs():
+    """`guide-match match` and the service's matcher: no pandas, scikit-learn, torch, matplotlib or web stack."""
+    code = (
+        "import sys, cli.main; from matcher import Matcher; Matcher.load().match('钠离子电池正极材料制备技术'); "
+        "heavy = {'pandas', 'sklearn', 'torch', 'matplotlib', 'sentence_transformers', 'fastapi', 'scipy.optimize'}; "
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
