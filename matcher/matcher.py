@@ -127,6 +127,13 @@ class Matcher:
                 "text_too_long",
             )
         norm = normalize(text)
+        if len(norm) > limit:  # compatibility characters can expand many times under NFKC
+            raise InputError(
+                f"{field} is {len(norm)} characters long once normalised (compatibility characters such as "
+                f"ligatures expand); at most {limit} are accepted",
+                field,
+                "text_too_long",
+            )
         if not norm:
             raise InputError(f"{field} is empty; give a project title or abstract", field, "text_empty")
         if meaningful_length(norm) < self.config.min_text_chars:
@@ -141,7 +148,7 @@ class Matcher:
     def check_top_k(self, top_k: object) -> int:
         n = len(self.directions)
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or not 1 <= top_k <= n:
-            raise InputError(f"top_k must be an integer from 1 to {n}, got {top_k!r}", "top_k", "top_k_out_of_range")
+            raise InputError(f"top_k must be an integer from 1 to {n}, got {top_k!r:.40}", "top_k", "top_k_out_of_range")
         return int(top_k)
 
     # -- matching -----------------------------------------------------------------------------
@@ -168,13 +175,16 @@ class Matcher:
     def _terms_by_direction(self, found: set[str]) -> list[set[str]]:
         return [set(found & terms) for terms in self._direction_terms]
 
-    def _results(self, signals: Signals, found: list[list[set[str]]], top_k: int) -> list[MatchResult]:
+    def _results(self, texts: Sequence[str], signals: Signals, found: list[list[set[str]]], top_k: int) -> list[MatchResult]:
+        """Results for ``texts`` as sent (spans refer to them), from their signals."""
         scores = self.fusion.score(signals)
         scope = self.fusion.in_scope_probability(scores, signals)
         results = []
         for i in range(scores.shape[0]):
             order = np.argsort(-scores[i], kind="stable")[:top_k]
-            matches = tuple(self._direction_match(i, j, scores, signals, found) for j in order)
+            shown = set().union(*(found[i][j] for j in order))
+            spans = self._spotter.spans(texts[i], shown) if shown else {}
+            matches = tuple(self._direction_match(i, j, scores, signals, found, spans) for j in order)
             in_scope = bool(scope[i] >= self.fusion.scope_threshold)
             best = matches[0]
             also = tuple(
@@ -193,15 +203,17 @@ class Matcher:
             )
         return results
 
-    def _direction_match(self, i, j, scores, signals, found) -> DirectionMatch:
+    def _direction_match(self, i, j, scores, signals, found, spans: dict[str, list[tuple[int, int]]]) -> DirectionMatch:
         d = self.directions[j]
+        terms = tuple(t for t in d.terms if t in found[i][j])
         return DirectionMatch(
             id=d.id,
             title=d.title,
             score=round(float(scores[i, j]), 4),
             cluster=d.clusters[0] if d.clusters else None,
             clusters=d.clusters,
-            matched_terms=tuple(t for t in d.terms if t in found[i][j]),
+            matched_terms=terms,
+            matched_spans=tuple(sorted(s for t in terms for s in spans.get(t, ()))),
             dense=round(float(signals.dense_text[i, j]), 4),
             lexical=round(float(signals.lexical[i, j]), 3),
         )
@@ -231,7 +243,7 @@ class Matcher:
         top_k = self.check_top_k(top_k)
         norm = self.check_text(text, max_chars=max_chars)
         signals, found = self.signals([norm])
-        return self._results(signals, found, top_k)[0]
+        return self._results([text], signals, found, top_k)[0]
 
     def match_many(
         self,
@@ -270,8 +282,8 @@ class Matcher:
                 if k + 1 < len(chunks):
                     pending = model_thread.submit(self.encoder.encode_queries, chunks[k + 1])
                 signals, found = self.signals(chunk, embeddings=q)
-                offset = k * _CHUNK
-                for (i, _), res in zip(good[offset : offset + len(chunk)], self._results(signals, found, top_k)):
+                rows = [i for i, _ in good[k * _CHUNK : k * _CHUNK + len(chunk)]]
+                for i, res in zip(rows, self._results([texts[i] for i in rows], signals, found, top_k)):
                     out[i] = res
                 if progress:
                     progress(len(chunk))

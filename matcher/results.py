@@ -15,6 +15,8 @@ class DirectionMatch:
     clusters: tuple[str, ...]
     matched_terms: tuple[str, ...]
     """Corpus terms of this direction found in the text: the evidence a reviewer can check."""
+    matched_spans: tuple[tuple[int, int], ...]
+    """Where those terms stand in the text as it was sent: (start, end) in Unicode code points, end exclusive."""
     dense: float
     """Cosine similarity of the text and the direction in the embedding space."""
     lexical: float
@@ -51,4 +53,5 @@ class MatchResult:
         for m in d["directions"]:
             m["clusters"] = list(m["clusters"])
             m["matched_terms"] = list(m["matched_terms"])
+            m["matched_spans"] = [list(s) for s in m["matched_spans"]]
         return d

@@ -82,6 +82,9 @@ class DirectionMatchOut(Strict):
     cluster: str | None = Field(description="The direction's main industry cluster (None outside the seven).")
     clusters: list[str]
     matched_terms: list[str] = Field(description="Corpus terms of this direction found in the text.")
+    matched_spans: list[list[int]] = Field(
+        description="Where those terms stand in the text as sent: [start, end] in Unicode code points, end exclusive."
+    )
     dense: float = Field(description="Cosine similarity in the embedding space.")
     lexical: float = Field(description="BM25 score of the direction for the segmented text.")
 

@@ -73,31 +73,22 @@
     }
   }
 
-  // The matched terms, marked in the text exactly as the applicant typed it.
-  function highlight(container, text, terms) {
+  // The matched terms, marked in the text exactly as the applicant typed it, at the spans the
+  // server found them (Unicode code points, so the text is cut by code point, not UTF-16 unit).
+  function highlight(container, text, spans) {
     container.replaceChildren();
-    const unique = Array.from(new Set(terms.filter(Boolean))).sort((a, b) => b.length - a.length);
-    if (!unique.length) {
-      container.append(document.createTextNode(text));
-      return 0;
-    }
-    const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    const parts = unique.map((t) => {
-      const n = t.normalize("NFKC");
-      // Latin terms (AI, 5G, SiC) only as whole words, as the matcher finds them.
-      return /^[\x00-\x7f]+$/.test(n) ? "(?<![A-Za-z0-9])" + esc(n) + "(?![A-Za-z0-9])" : esc(n);
-    });
-    const rx = new RegExp(parts.join("|"), "giu");
+    const chars = Array.from(text);
+    const sorted = spans.slice().sort((a, b) => a[0] - b[0] || b[1] - a[1]);
     let last = 0;
     let count = 0;
-    for (const m of text.matchAll(rx)) {
-      if (!m[0]) continue;
-      container.append(document.createTextNode(text.slice(last, m.index)));
-      container.append(el("mark", { class: "term", text: m[0] }));
-      last = m.index + m[0].length;
+    for (const [start, end] of sorted) {
+      if (start < last || end <= start || end > chars.length) continue; // overlapping or stale
+      container.append(document.createTextNode(chars.slice(last, start).join("")));
+      container.append(el("mark", { class: "term", text: chars.slice(start, end).join("") }));
+      last = end;
       count += 1;
     }
-    container.append(document.createTextNode(text.slice(last)));
+    container.append(document.createTextNode(chars.slice(last).join("")));
     return count;
   }
 
@@ -150,8 +141,8 @@
       el("strong", { text: result.in_scope ? "找到匹配的支持方向" : "未找到合适的支持方向" }),
       el("span", { class: "message", text: result.message })
     );
-    const terms = result.directions.flatMap((d) => d.matched_terms);
-    const marked = highlight($("highlighted"), text, terms);
+    const spans = result.directions.flatMap((d) => d.matched_spans || []);
+    const marked = highlight($("highlighted"), text, spans);
     $("terms-hint").textContent = marked
       ? "黄色标出的是与下列支持方向相关的专业术语（共 " + marked + " 处）。"
       : "摘要中未发现指南各方向的专业术语，以下结果仅依据语义相似度。";

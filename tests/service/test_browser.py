@@ -144,3 +144,21 @@ def test_api_docs_render_offline(page, live_server):
     assert "/v1/match" in page.locator("#swagger-ui").inner_text()
     hosts = {urlsplit(u).netloc for u in page.requested if not u.startswith("data:")}
     assert hosts == {urlsplit(live_server.url).netloc}
+
+
+def test_highlights_come_from_the_server_in_the_text_as_typed(page):
+    """Traditional characters, full-width letters, a zero-width space and a character outside the BMP
+    before the terms: the marks still sit on the terms as the applicant typed them."""
+    abstract = "𠀋研发高压实磷酸鐵鋰正極材料，用于ＬＦＰ儲能電池，正\u200b极材料压实密度≥2.6 g/cm³。"
+    submit(page, "", abstract)
+    page.wait_for_selector("#results:not([hidden]) li.direction")
+    marks = page.locator("#highlighted mark.term").all_inner_texts()
+    assert "磷酸鐵鋰" in marks and "ＬＦＰ" in marks and "正\u200b极材料" in marks
+    assert page.locator("#highlighted").inner_text().replace("\n", "") == abstract
+
+
+def test_the_length_counter_shows_the_api_limit(page, settings):
+    page.fill("#abstract", "钠离子电池")
+    counter = page.locator("#counter")
+    page.wait_for_function("() => document.getElementById('counter').textContent.includes('/')")
+    assert counter.inner_text() == f"5 / {settings.max_text_chars} 字"
