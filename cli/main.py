@@ -11,10 +11,18 @@ from matcher.errors import InputError
 from .render import render_table
 
 
+VERDICTS = {"fits": "在范围内", "no_direction_fits": "不在范围内", "too_vague": "无法判断（内容过于笼统）",
+            "unsupported_language": "无法判断（语言不支持）"}
+
+
 def _load_matcher(args):
     from matcher import Matcher
 
-    return Matcher.load(model_dir=getattr(args, "model_dir", None))
+    m = Matcher.load(model_dir=getattr(args, "model_dir", None))
+    if m.warnings:  # weights fitted for another corpus, model, runtime or settings: say so, once
+        print(f"guide-match: warning: the fitted weights were made with other inputs: {'; '.join(m.warnings)}; "
+              "refit with `guide-match calibrate`", file=sys.stderr)
+    return m
 
 
 def cmd_match(args) -> int:
@@ -28,9 +36,10 @@ def cmd_match(args) -> int:
         (d.id, d.title, f"{d.score:.3f}", d.cluster or "—", "、".join(d.matched_terms[:6]) or "—")
         for d in result.directions
     ]
-    print(render_table(["方向", "标题", "得分", "产业集群", "命中术语"], rows))
-    print()
-    print(("在范围内" if result.in_scope else "不在范围内") + f"（{result.in_scope_score:.2f}）：" + result.message)
+    if rows:
+        print(render_table(["方向", "标题", "得分", "产业集群", "命中术语"], rows))
+        print()
+    print(VERDICTS[result.reason] + f"（{result.in_scope_score:.2f}）：" + result.message)
     return 0
 
 
@@ -72,6 +81,8 @@ def cmd_evaluate(args) -> int:
     ev = evaluate(_load_matcher(args), args.file, split=args.split)
     print(f"split {args.split}: {ev.fused.n} texts ({ev.fused.n_in_scope} in scope)")
     print(ev.table().to_string())
+    print("\nby genre:")
+    print(ev.by_genre().to_string(na_rep="—"))
     fused = ev.fused
     print("\nper-direction top-1 recall (fused):")
     print("  " + "  ".join(f"{d}:{r:.2f}" for d, r in fused.per_direction_recall.items()))
@@ -86,15 +97,9 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from matcher.calibrate import calibrate
-    from matcher.fusion import PAIR_FEATURES
+    from .calibrating import run_calibrate
 
-    fusion = calibrate(_load_matcher(args), args.file, split=args.split, output=args.output)
-
-    weights = ", ".join(f"{name} {w:+.2f}" for name, w in zip(PAIR_FEATURES, fusion.pair_coef))
-    head = f"in-scope head on {len(fusion.head_coef)} embedding dimensions" if fusion.head_coef else "score-based in-scope rule"
-    print(f"fitted on {fusion.fitted_on}: pair weights {weights}; {head}; saved to {args.output or 'models/fusion.json'}")
-    return 0
+    return run_calibrate(args)
 
 
 def cmd_bench(args) -> int:
@@ -168,10 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--report", metavar="DIR", help="write report.md and PNG plots into DIR")
     e.set_defaults(func=cmd_evaluate)
 
-    c = sub.add_parser("calibrate", help="fit the fusion and in-scope models on the dev split")
+    c = sub.add_parser("calibrate", help="choose settings and fit the fusion and in-scope models on dev, by cross-validation")
     c.add_argument("file", nargs="?", default=str(DEFAULT_LABELLED), help="labelled .jsonl")
-    c.add_argument("--split", default="dev", choices=SPLITS, help="split to fit on (default: dev; never test)")
-    c.add_argument("-o", "--output", default=None, help="where to write the weights (default: models/fusion.json)")
+    c.add_argument("--split", default="dev", help="always dev: test and all are refused (test is for reporting only)")
+    c.add_argument("--extra", metavar="FILE", help="more labelled texts (e.g. officers' corrections from `feedback "
+                   "export`): their dev part is fitted on, their test part reported before and after")
+    c.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    c.add_argument("-o", "--output", default=None, help="where to write the weights (default: models/fusion.json; "
+                   "with --extra: models/fusion.candidate.json, to adopt after reading the figures)")
     c.set_defaults(func=cmd_calibrate)
 
     k = sub.add_parser("bench", help="speed and memory benchmark against a naive sentence-transformers baseline")

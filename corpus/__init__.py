@@ -14,6 +14,8 @@ import yaml
 
 CORPUS_DIR = Path(__file__).parent
 N_DIRECTIONS = 40
+LABELLED_PATH = CORPUS_DIR / "labelled" / "proposals.jsonl"
+"""The project's labelled texts (see labelled/README.md)."""
 
 
 @dataclass(frozen=True)

@@ -47,12 +47,15 @@ class MatcherConfig(BaseSettings):
     query_prompt: str = "query: "
     passage_prompt: str = "passage: "
     window_tokens: int = Field(510, ge=16)
-    # The dense signal reads a proposal's first this many tokens (prompt and special tokens
-    # included; 128 tokens are about 170 Chinese characters); the lexical and term signals read
-    # the whole text. 0: the whole text, in windows of `window_tokens`, averaged.
-    query_max_tokens: int = Field(128, ge=0)
-    # A direction's term similarity is the mean over its this many nearest terms.
-    dense_top_terms: int = Field(3, ge=1)
+    # How texts are read. None: as fitted (models/fusion.json records what cross-validation on dev
+    # chose); set one only to experiment, and Matcher.load will say it differs from the fit.
+    # query_max_tokens: the dense signal reads a text's first this many tokens (prompt and special
+    # tokens included; 128 are about 170 Chinese characters); 0: the whole text in windows.
+    query_max_tokens: int | None = Field(None, ge=0)
+    # dense_top_terms: a direction's term similarity is the mean over its this many nearest terms.
+    dense_top_terms: int | None = Field(None, ge=1)
+    # long_text_windows: a text of at least this many query windows is also read at its best window.
+    long_text_windows: int | None = Field(None, ge=0)
     batch_size: int = Field(32, ge=1)
     # "onnx": ONNX Runtime on the export models.build writes (fast start, no torch import);
     # "torch": sentence-transformers on PyTorch (any model directory); "auto": onnx when exported.

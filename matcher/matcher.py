@@ -1,23 +1,23 @@
 """The Matcher: a load-once object that ranks the guide's directions for proposal texts."""
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
 import corpus
 from corpus import Cluster, Direction
 
+from . import manifest
 from .config import MatcherConfig
 from .dense import DenseEncoder
 from .errors import InputError
-from .fusion import FusionModel, Signals
-from .lexical import LexicalIndex
+from .fusion import Decisions, FusionModel
 from .results import ClusterScore, DirectionMatch, MatchResult
-from .text import Segmenter, TermSpotter, meaningful_length, normalize
+from .signals import SignalExtractor, Signals, SignalSettings
+from .text import meaningful_length, normalize
 from .version import package_version
 
 _CHUNK = 64
@@ -30,14 +30,13 @@ def _limit_blas(threads: int) -> None:
     threadpool_limits(limits=threads, user_api="blas")
 
 
-def direction_passage(d: Direction) -> str:
-    """The passage that stands for a direction's official wording in the embedding space."""
-    return f"{d.title}：{d.text}"
-
-
-def direction_document(d: Direction) -> str:
-    """The text BM25 indexes for a direction."""
-    return " ".join([d.title, d.text, *d.terms])
+def effective_settings(config: MatcherConfig, fitted: dict) -> SignalSettings:
+    """The signal settings in use: the configuration's where it sets one, else the fit's, else the defaults."""
+    values = {}
+    for f in dataclasses.fields(SignalSettings):
+        given = getattr(config, f.name)
+        values[f.name] = given if given is not None else fitted.get(f.name, f.default)
+    return SignalSettings(**values)
 
 
 class Matcher:
@@ -62,51 +61,56 @@ class Matcher:
         if config.blas_threads:
             _limit_blas(config.blas_threads)
         self.encoder = encoder
+        if fusion.model not in (None, encoder.model_dir.name):  # the embedding head belongs to its model
+            fusion = dataclasses.replace(fusion, head_coef=None)
         self.fusion = fusion
-        all_terms = [t for d in self.directions for t in d.terms]
-        self.segmenter = Segmenter(all_terms, stopwords)
-        self._spotter = TermSpotter(all_terms)
-        self._direction_terms = [frozenset(d.terms) for d in self.directions]
-        self.lexical = LexicalIndex(
-            [self.segmenter.tokens(normalize(direction_document(d))) for d in self.directions],
-            k1=config.bm25_k1,
-            b=config.bm25_b,
-        )
-        # Directions are embedded twice: their official wording as a passage, and each curated
-        # term as a short query, which sits closer to how proposals phrase the same topic.
-        self._text_emb = encoder.cached([direction_passage(d) for d in self.directions], config.passage_prompt, config.cache_dir)
-        self._term_emb = encoder.cached([t for d in self.directions for t in d.terms], config.query_prompt, config.cache_dir)
-        bounds = np.cumsum([0] + [len(d.terms) for d in self.directions])
-        width = max(len(d.terms) for d in self.directions)
-        # (directions, widest) column indices into the term similarities; the pad column is -inf
-        self._term_index = np.full((len(self.directions), width), bounds[-1], dtype=np.int64)
-        for j, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
-            self._term_index[j, : hi - lo] = np.arange(lo, hi)
-        self._top_terms = min(config.dense_top_terms, width)
-        self._top_counts = np.maximum(np.minimum(np.diff(bounds), self._top_terms), 1).astype(np.float32)
+        self.settings = effective_settings(config, fusion.settings)
+        self.extractor = SignalExtractor(self.directions, encoder, config, stopwords)
+        self.segmenter = self.extractor.segmenter
+        self.fit_state = self._fit_state(stopwords)
+        self.warnings = tuple(manifest.differences(fusion.manifest, self.fit_state))
         self.version = self._version()
 
     @classmethod
     def load(cls, config: MatcherConfig | None = None, **overrides) -> "Matcher":
         """Load corpus, model and fitted fusion weights (see :class:`MatcherConfig` for overrides)."""
         config = config or MatcherConfig.from_env(**overrides)
+        try:
+            fusion = FusionModel.load(config.fusion_path)
+        except (OSError, ValueError) as err:
+            raise InputError(str(err), "fusion_path", "not_fitted") from None
         return cls(
             directions=corpus.load_directions(),
             clusters=corpus.load_clusters(),
             encoder=DenseEncoder(config),
-            fusion=FusionModel.load(config.fusion_path).for_model(Path(config.model_dir).name),
+            fusion=fusion,
             config=config,
             stopwords=corpus.load_stopwords(),
         )
 
+    def _fit_state(self, stopwords: frozenset[str]) -> dict:
+        """What a fit records about the matcher (see :mod:`matcher.manifest`), as it is now."""
+        runtime = manifest.runtime_versions()
+        if self.encoder.backend.name != "onnx":
+            runtime.pop("onnxruntime")
+        return {
+            "corpus": manifest.corpus_hash(self.directions, stopwords),
+            "model": self.encoder.identity,
+            # a fit on the project's labelled set is compared with that set as it is now
+            "labelled": manifest.file_hash(corpus.LABELLED_PATH)
+            if self.fusion.manifest.get("labelled_file") == corpus.LABELLED_PATH.name else None,
+            "runtime": runtime,
+            "settings": dataclasses.asdict(self.settings),
+        }
+
     def _version(self) -> str:
-        h = hashlib.sha256()
-        for d in self.directions:
-            h.update(f"{d.id}|{d.text}|{'、'.join(d.terms)}".encode())
-        return (
-            f"guide-match {package_version()}; corpus {h.hexdigest()[:8]}; "
+        version = (
+            f"guide-match {package_version()}; corpus {self.fit_state['corpus'][:8]}; "
             f"model {self.encoder.model_dir.name}@{self.encoder.fingerprint[:8]}; fusion {self.fusion.fitted_on}"
         )
+        if self.warnings:
+            version += "; differs from the fit: " + ", ".join(self.warnings)
+        return version
 
     # -- input checks -------------------------------------------------------------------------
     def check_text(self, text: object, field: str = "text", max_chars: int | None = None) -> str:
@@ -121,10 +125,7 @@ class Matcher:
             )
         if len(text) > limit:
             raise InputError(
-                f"{field} is {len(text)} characters long; at most {limit} are accepted "
-                "(a title and abstract, not a whole proposal)",
-                field,
-                "text_too_long",
+                f"{field} is {len(text)} characters long; at most {limit} are accepted", field, "text_too_long"
             )
         norm = normalize(text)
         if len(norm) > limit:  # compatibility characters can expand many times under NFKC
@@ -152,52 +153,41 @@ class Matcher:
         return int(top_k)
 
     # -- matching -----------------------------------------------------------------------------
-    def signals(self, normalized: Sequence[str], embeddings: np.ndarray | None = None) -> tuple[Signals, list[list[set[str]]]]:
-        """Dense, lexical and term signals for already checked texts, and the terms found.
+    def signals(self, normalized: Sequence[str]) -> tuple[Signals, list[list[set[str]]]]:
+        """Signals of already checked texts (see :meth:`check_text`), and the terms found per direction."""
+        return self.extractor.signals(normalized, self.settings)
 
-        ``embeddings``: the texts' query embeddings when the caller has them already.
-        """
-        q = self.encoder.encode_queries(normalized) if embeddings is None else embeddings
-        term_sims = q @ self._term_emb.T
-        # Each direction's k nearest terms at once: its terms' columns, padded with -inf.
-        padded = np.concatenate([term_sims, np.full((len(normalized), 1), -np.inf, dtype=term_sims.dtype)], axis=1)
-        top = -np.partition(-padded[:, self._term_index], self._top_terms - 1, axis=2)[:, :, : self._top_terms]
-        dense_terms = np.where(np.isfinite(top), top, 0.0).sum(axis=2) / self._top_counts
-        tokens = [self.segmenter.tokens(t) for t in normalized]
-        lexical = np.stack([self.lexical.scores(tok) for tok in tokens])
-        found = [self._terms_by_direction(self._spotter.find(t, tok)) for t, tok in zip(normalized, tokens)]
-        hits = np.array([[len(f) for f in row] for row in found], dtype=np.float32)
-        signals = Signals(
-            dense_text=q @ self._text_emb.T, dense_terms=dense_terms, lexical=lexical, term_hits=hits, embeddings=q
-        )
-        return signals, found
-
-    def _terms_by_direction(self, found: set[str]) -> list[set[str]]:
-        return [set(found & terms) for terms in self._direction_terms]
+    def decide(self, signals: Signals) -> tuple[np.ndarray, Decisions]:
+        """Calibrated direction scores and the in-scope decisions for the texts' signals."""
+        scores = self.fusion.score(signals)
+        return scores, self.fusion.decide(scores, signals)
 
     def _results(self, texts: Sequence[str], signals: Signals, found: list[list[set[str]]], top_k: int) -> list[MatchResult]:
         """Results for ``texts`` as sent (spans refer to them), from their signals."""
-        scores = self.fusion.score(signals)
-        scope = self.fusion.in_scope_probability(scores, signals)
+        scores, decisions = self.decide(signals)
         results = []
         for i in range(scores.shape[0]):
-            order = np.argsort(-scores[i], kind="stable")[:top_k]
-            shown = set().union(*(found[i][j] for j in order))
-            spans = self._spotter.spans(texts[i], shown) if shown else {}
-            matches = tuple(self._direction_match(i, j, scores, signals, found, spans) for j in order)
-            in_scope = bool(scope[i] >= self.fusion.scope_threshold)
-            best = matches[0]
-            also = tuple(
-                m.id for m in matches[1:] if in_scope and m.score >= self.config.second_ratio * best.score
-            )
+            reason = decisions.reason[i]
+            in_scope = reason == "fits"
+            if reason == "unsupported_language":  # the model cannot read it: no direction is guessed
+                matches: tuple[DirectionMatch, ...] = ()
+                clusters: tuple[ClusterScore, ...] = ()
+            else:
+                order = np.argsort(-scores[i], kind="stable")[:top_k]
+                shown = set().union(*(found[i][j] for j in order))
+                spans = self.extractor.spotter.spans(texts[i], shown) if shown else {}
+                matches = tuple(self._direction_match(i, j, scores, signals, found, spans) for j in order)
+                clusters = self._cluster_scores(scores[i])
+            also = tuple(m.id for m in matches[1:] if in_scope and m.score >= self.config.second_ratio * matches[0].score)
             results.append(
                 MatchResult(
                     in_scope=in_scope,
-                    in_scope_score=round(float(scope[i]), 4),
+                    in_scope_score=round(float(decisions.probability[i]), 4),
+                    reason=reason,
                     directions=matches,
-                    clusters=self._cluster_scores(scores[i]),
+                    clusters=clusters,
                     also_fits=also,
-                    message=self._message(in_scope, best, also),
+                    message=self._message(reason, matches[0] if matches else None, also),
                     version=self.version,
                 )
             )
@@ -227,8 +217,14 @@ class Matcher:
         return tuple(ClusterScore(name=n, score=round(s, 4)) for n, s in ranked)
 
     @staticmethod
-    def _message(in_scope: bool, best: DirectionMatch, also: tuple[int, ...]) -> str:
-        if not in_scope:
+    def _message(reason: str, best: DirectionMatch | None, also: tuple[int, ...]) -> str:
+        if reason == "unsupported_language":
+            return ("暂不支持该语言：本工具只能阅读中文和英文文本（Chinese and English are supported），"
+                    "请提供中文或英文的项目名称和摘要。")
+        if reason == "too_vague":
+            return ("内容过于笼统，无法判断所属方向：文本只有“开展关键技术研究、实现产业化”一类的套话，"
+                    "没有说明研究对象和技术内容。请补充具体的产品、材料、工艺或技术。")
+        if reason == "no_direction_fits":
             return (
                 "未找到合适的支持方向：该文本与指南40个方向的匹配度都不高，可能不属于本专项支持范围。"
                 f"最接近的是方向{best.id}（{best.title}）。"
@@ -274,17 +270,19 @@ class Matcher:
         if progress and len(good) < len(texts):
             progress(len(texts) - len(good))
         chunks = [[t for _, t in good[s : s + _CHUNK]] for s in range(0, len(good), _CHUNK)]
+        embed = lambda chunk: self.extractor.embed(chunk, self.settings)  # noqa: E731
         # The model embeds the next chunk while this thread segments and scores the current one.
         with ThreadPoolExecutor(1, thread_name_prefix="guide-match-embed") as model_thread:
-            pending = model_thread.submit(self.encoder.encode_queries, chunks[0]) if chunks else None
+            pending = model_thread.submit(embed, chunks[0]) if chunks else None
             for k, chunk in enumerate(chunks):
                 q = pending.result()
                 if k + 1 < len(chunks):
-                    pending = model_thread.submit(self.encoder.encode_queries, chunks[k + 1])
-                signals, found = self.signals(chunk, embeddings=q)
+                    pending = model_thread.submit(embed, chunks[k + 1])
+                signals, found = self.extractor.signals(chunk, self.settings, q)
                 rows = [i for i, _ in good[k * _CHUNK : k * _CHUNK + len(chunk)]]
                 for i, res in zip(rows, self._results([texts[i] for i in rows], signals, found, top_k)):
                     out[i] = res
                 if progress:
                     progress(len(chunk))
         return out  # type: ignore[return-value]
+

@@ -34,8 +34,13 @@ class ClusterScore:
 class MatchResult:
     in_scope: bool
     in_scope_score: float
-    """Probability that the text belongs to the call at all."""
+    """Probability that the text belongs to the call at all (0 when a rule set it aside, see reason)."""
+    reason: str
+    """Why it is or is not in scope: ``fits``, ``no_direction_fits``, ``too_vague`` (nothing beyond
+    boilerplate to judge), ``unsupported_language`` (mostly words the model cannot read; no direction
+    is guessed)."""
     directions: tuple[DirectionMatch, ...]
+    """Ranked, best first; empty for an unsupported language."""
     clusters: tuple[ClusterScore, ...]
     also_fits: tuple[int, ...]
     """Directions nearly as good as the best one (the guide overlaps by design, e.g. 22/23/24)."""

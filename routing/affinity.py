@@ -28,7 +28,7 @@ def score_matrix(results: Sequence[MatchResult | InputError], direction_ids: Seq
     col = {d: j for j, d in enumerate(direction_ids)}
     out = np.zeros((len(results), len(direction_ids)), dtype=np.float64)
     for i, r in enumerate(results):
-        if isinstance(r, InputError):
+        if isinstance(r, InputError) or not r.directions:  # unreadable: no direction was guessed
             continue
         if len(r.directions) < len(direction_ids):
             raise ValueError("score_matrix needs results for every direction (match_many with top_k = all directions)")

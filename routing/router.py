@@ -155,7 +155,7 @@ class Router:
         titles = {d.id: d.title for d in self.matcher.directions}
         rows = []
         for i, (prop, res) in enumerate(zip(proposals, results)):
-            top = res.directions[0] if isinstance(res, MatchResult) else None
+            top = res.best if isinstance(res, MatchResult) else None
             p = int(sol.panel[i])
             b = int(sol.backup[i])
             reason = self._reason(i, prop, res, affinity, conflicts, sol, panels, options, titles)
@@ -188,6 +188,8 @@ class Router:
         why = sol.why[i]
         if isinstance(res, InputError):
             return f"无法匹配：{res.message}；需人工确定评审组。"
+        if not res.directions:  # a language the matcher cannot read: it guessed no direction
+            return f"{res.message}需人工确定评审组。"
         top = res.directions[0]
         top_txt = f"首选方向{top.id}「{top.title}」（{_fmt(top.score)}）"
         open_idx = [j for j, q in enumerate(plist) if not q.closed]

@@ -20,6 +20,14 @@ TEXTS = [
 ]
 
 
+QUERY_TOKENS = 128  # the matcher's opening (SignalSettings.query_max_tokens)
+
+
+def queries(encoder: DenseEncoder, texts: list[str], max_tokens: int = QUERY_TOKENS) -> np.ndarray:
+    """Proposal texts as the matcher embeds them: the query prompt, cut at the opening."""
+    return encoder.encode(texts, encoder.config.query_prompt, max_tokens)
+
+
 @pytest.fixture(scope="module")
 def torch_encoder():
     return DenseEncoder(MatcherConfig(backend="torch", quantize=False))
@@ -35,22 +43,22 @@ def test_default_matcher_runs_on_the_int8_onnx_export(matcher):
 
 
 def test_onnx_float_export_gives_the_sentence_transformers_embeddings(torch_encoder, onnx_float):
-    reference = torch_encoder.encode_queries(TEXTS)
-    exported = onnx_float.encode_queries(TEXTS)
+    reference = queries(torch_encoder, TEXTS)
+    exported = queries(onnx_float, TEXTS)
     assert exported.shape == reference.shape
     assert np.min(np.sum(reference * exported, axis=1)) >= 0.9999  # trimming changed nothing for zh/en text
 
 
 def test_int8_export_stays_close_to_float(onnx_float, matcher):
-    fp32 = onnx_float.encode_queries(TEXTS)
-    int8 = matcher.encoder.encode_queries(TEXTS)
+    fp32 = queries(onnx_float, TEXTS)
+    int8 = queries(matcher.encoder, TEXTS)
     assert np.min(np.sum(int8 * fp32, axis=1)) >= 0.99
 
 
 def test_batches_of_mixed_lengths_equal_one_by_one(matcher):
     texts = TEXTS + ["钠离子电池" * 60]
-    together = matcher.encoder.encode_queries(texts)
-    alone = np.vstack([matcher.encoder.encode_queries([t]) for t in texts])
+    together = queries(matcher.encoder, texts)
+    alone = np.vstack([queries(matcher.encoder, [t]) for t in texts])
     assert np.allclose(together, alone, atol=1e-5)  # a text never depends on its batch
 
 
@@ -68,18 +76,25 @@ def test_trimmed_vocabulary_keeps_chinese_and_english_pieces():
     assert 0.3 < len(kept) / len(vocab) < 0.7
 
 
-def test_dropped_pieces_map_to_unknown():
+def test_the_exported_tokenizer_holds_the_kept_pieces_only():
+    """Its ids are the rows of the trimmed embedding table; Chinese and English tokenize as with the full one."""
+    from tokenizers import Tokenizer
+
     out = onnx_export.onnx_dir(DEFAULT_MODEL_DIR)
-    token_map = np.load(out / onnx_export.TOKEN_MAP_FILE)
+    full = Tokenizer.from_file(str(DEFAULT_MODEL_DIR / "tokenizer.json"))
+    trimmed = Tokenizer.from_file(str(out / onnx_export.TOKENIZER_FILE))
     kept = onnx_export.kept_token_ids(DEFAULT_MODEL_DIR / "tokenizer.json")
-    unk_row = token_map[3]  # <unk>
-    dropped = np.setdiff1d(np.arange(len(token_map)), kept)
-    assert len(dropped) and np.all(token_map[dropped] == unk_row)
-    assert np.array_equal(token_map[kept], np.arange(len(kept)))
+    assert trimmed.get_vocab_size() == len(kept)
+    for text in TEXTS:
+        a, b = full.encode(text), trimmed.encode(text)
+        assert a.tokens == b.tokens and [int(np.searchsorted(kept, i)) for i in a.ids] == b.ids
+    unk = trimmed.token_to_id("<unk>")
+    enc = trimmed.encode("Привет", add_special_tokens=False)
+    assert {i for i, t in zip(enc.ids, enc.tokens) if t != "▁"} == {unk}
 
 
 def test_foreign_script_text_still_embeds(matcher):
-    emb = matcher.encoder.encode_queries(["Привет мир 电池 ສະບາຍດີ"])
+    emb = queries(matcher.encoder, ["Привет мир 电池 ສະບາຍດີ"])
     assert emb.shape == (1, 384) and np.isfinite(emb).all()
 
 
@@ -128,10 +143,10 @@ LONG = "本项目面向储能市场开发钠离子电池层状氧化物正极材
 
 
 def test_queries_are_cut_at_the_configured_tokens_like_sentence_transformers(torch_encoder, onnx_float):
-    cap = onnx_float.config.query_max_tokens
+    cap = QUERY_TOKENS
     assert onnx_float.token_count(LONG) > 3 * cap
-    exported = onnx_float.encode_queries([LONG])
-    reference = torch_encoder.encode_queries([LONG])  # sentence-transformers' own truncation
+    exported = queries(onnx_float, [LONG])
+    reference = queries(torch_encoder, [LONG])  # sentence-transformers' own truncation
     assert float(np.sum(exported * reference)) >= 0.9999
     whole = onnx_float.encode([LONG], onnx_float.config.query_prompt)  # windows over the whole text
     assert float(np.sum(exported * whole)) < 0.9999
@@ -139,8 +154,8 @@ def test_queries_are_cut_at_the_configured_tokens_like_sentence_transformers(tor
 
 def test_cut_keeps_the_opening_and_ignores_the_rest(matcher):
     enc = matcher.encoder
-    a = enc.encode_queries([LONG + "另外开展数控机床主轴研究。"])
-    b = enc.encode_queries([LONG + "另外开展中药配方颗粒研究。"])
+    a = queries(enc, [LONG + "另外开展数控机床主轴研究。"])
+    b = queries(enc, [LONG + "另外开展中药配方颗粒研究。"])
     assert np.allclose(a, b, atol=1e-6)
 
 

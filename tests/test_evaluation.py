@@ -72,15 +72,72 @@ def test_evaluate_command_prints_three_rankers_and_writes_report(cli_run, small_
         assert (tmp_path / "rep" / png).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_calibrate_fits_on_dev_and_refuses_test(cli_run, small_labelled, tmp_path):
+@pytest.fixture(scope="module")
+def labelled_sample(tmp_path_factory):
+    """A small slice of the project's labelled set (every direction, every genre, out-of-scope texts), both splits."""
+    import corpus
+
+    rows = [json.loads(line) for line in corpus.LABELLED_PATH.read_text(encoding="utf-8").splitlines()]
+    picked, seen = [], {}
+    for r in rows:
+        key = (r["split"], r["labels"][0] if r["labels"] else 0)
+        if seen.get(key, 0) < (3 if r["split"] == "dev" else 1) or (not r["labels"] and seen.get(key, 0) < 24):
+            seen[key] = seen.get(key, 0) + 1
+            picked.append(r)
+    path = tmp_path_factory.mktemp("labelled") / "sample.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in picked), encoding="utf-8")
+    return path
+
+
+def test_calibrate_chooses_by_cross_validation_and_records_a_manifest(cli_run, labelled_sample, tmp_path):
     out_path = tmp_path / "fusion.json"
-    code, out, err = cli_run("calibrate", small_labelled, "--split", "dev", "-o", out_path)
+    code, out, err = cli_run("calibrate", labelled_sample, "--folds", "3", "-o", out_path)
     assert code == 0, err
-    assert "pair weights dense_terms" in out and "in-scope head on 384 embedding dimensions" in out
+    assert "chosen by 3-fold cross-validation" in out and "reading:" in out and "out of fold: top-1" in out
     data = json.loads(out_path.read_text(encoding="utf-8"))
     assert len(data["head_coef"]) == 384 and data["model"] == "e5-small"
-    code, _, err = cli_run("calibrate", small_labelled, "--split", "test", "-o", out_path)
-    assert code == 2 and "test split" in err
+    m = data["manifest"]
+    assert m["split"] == "dev" and m["labelled_file"] == "sample.jsonl" and len(m["labelled"]) == 16
+    assert m["corpus"] and m["model"] and "onnxruntime" in m["runtime"]
+    assert set(m["cv"]["choices"]) >= {"reading", "dense_top_terms", "pair_C", "head_C", "scope_C", "scope_threshold"}
+    assert data["settings"] == m["settings"] and set(data["settings"]) == {"query_max_tokens", "dense_top_terms",
+                                                                        "long_text_windows"}
+
+
+@pytest.mark.parametrize("split", ["test", "all"])
+def test_calibrate_refuses_to_fit_on_test(cli_run, labelled_sample, tmp_path, split):
+    code, _, err = cli_run("calibrate", labelled_sample, "--split", split, "-o", tmp_path / "f.json")
+    assert code == 2 and "dev split only" in err and "reporting" in err
+    assert not (tmp_path / "f.json").exists()
+
+
+def test_calibrate_needs_enough_texts(cli_run, small_labelled, tmp_path):
+    code, _, err = cli_run("calibrate", small_labelled, "-o", tmp_path / "f.json")
+    assert code == 2 and "labelled dev texts" in err
+
+
+def test_calibrate_with_extra_reports_before_and_after(cli_run, labelled_sample, tmp_path):
+    extra = tmp_path / "feedback.jsonl"
+    rows = [{"id": f"fb-{i}", "text": t, "labels": l, "genre": "proposal", "split": s, "source": "officer-correction"}
+            for i, (t, l, s) in enumerate([
+                ("面向储能电站的钠离子电池层状氧化物正极材料中试", [22], "dev"),
+                ("质子交换膜燃料电池电堆与低铂膜电极开发", [20], "dev"),
+                ("基于忆阻器阵列的存算一体AI芯片研制", [7], "test"),
+                ("高纯稀土金属靶材制备与磁控溅射镀膜应用", [28], "test"),
+            ])]
+    extra.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    code, out, err = cli_run("calibrate", labelled_sample, "--extra", extra, "--folds", "3")
+    assert code == 0, err
+    assert "before" in out and "after" in out and "feedback.jsonl test part" in out and "test split" in out
+    assert "to adopt the new weights: cp" in out
+    from matcher import MatcherConfig
+
+    candidate = MatcherConfig.from_env().fusion_path.with_name("fusion.candidate.json")
+    try:
+        data = json.loads(candidate.read_text(encoding="utf-8"))
+        assert data["manifest"]["extra_file"] == "feedback.jsonl" and "feedback.jsonl:dev" in data["fitted_on"]
+    finally:
+        candidate.unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize(

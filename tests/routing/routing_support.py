@@ -28,11 +28,14 @@ class FakeMatcher:
             scores[int(did)] = float(s)
         ranked = sorted(self.directions, key=lambda d: -scores[d.id])
         matches = tuple(
-            DirectionMatch(d.id, d.title, scores[d.id], d.clusters[0] if d.clusters else None, d.clusters, (), 0.0, 0.0)
+            DirectionMatch(id=d.id, title=d.title, score=scores[d.id], cluster=d.clusters[0] if d.clusters else None,
+                           clusters=d.clusters, matched_terms=(), matched_spans=(), dense=0.0, lexical=0.0)
             for d in ranked
         )
         in_scope = "OUT" not in text
-        return MatchResult(in_scope, 0.9 if in_scope else 0.1, matches, (ClusterScore("x", 0.0),), (), "", self.version)
+        return MatchResult(in_scope=in_scope, in_scope_score=0.9 if in_scope else 0.1,
+                           reason="fits" if in_scope else "no_direction_fits", directions=matches,
+                           clusters=(ClusterScore("x", 0.0),), also_fits=(), message="", version=self.version)
 
     def match_many(self, texts, top_k=5, on_error="raise", progress=None):
         self.calls += 1
