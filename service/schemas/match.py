@@ -6,7 +6,7 @@ by ``service.app``; the limits here are the fixed ones.
 """
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StrictStr
 
@@ -96,8 +96,12 @@ class ClusterScoreOut(Strict):
 
 class MatchResponse(Strict):
     in_scope: bool = Field(description="Whether the text belongs to the call at all.")
-    in_scope_score: float
-    directions: list[DirectionMatchOut] = Field(description="Ranked directions, best first.")
+    in_scope_score: float = Field(description="Probability that the text belongs to the call (0 when a rule set it aside).")
+    reason: Literal["fits", "no_direction_fits", "too_vague", "unsupported_language"] = Field(
+        description="Why: fits; no_direction_fits; too_vague (nothing beyond boilerplate to judge); "
+        "unsupported_language (mostly words the model cannot read: Chinese and English are supported, no direction is guessed)."
+    )
+    directions: list[DirectionMatchOut] = Field(description="Ranked directions, best first (empty for an unsupported language).")
     clusters: list[ClusterScoreOut] = Field(description="The seven clusters ranked by their best direction.")
     also_fits: list[int] = Field(description="Directions nearly as good as the best one.")
     message: str = Field(description="A one-line verdict in Chinese for applicants.")
