@@ -103,6 +103,12 @@ def cmd_bench(args) -> int:
     return run_bench(args)
 
 
+def cmd_check(args) -> int:
+    from .check import run_check
+
+    return run_check(args)
+
+
 def cmd_route(args) -> int:
     from .routing import run_route
 
@@ -146,6 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--id-column", default="id", help="column with the proposal id (default: id; row numbers if absent)")
     b.add_argument("--top-k", type=int, default=3, help="directions per row (1–40, default 3)")
     b.set_defaults(func=cmd_batch)
+
+    h = sub.add_parser("check", help="hold a proposal against the guide's rules (funding, ratio, duration, targets)")
+    h.add_argument("input", nargs="?", help="a .json/.yaml file of fields, a text file (abstract, 考核指标, 经费), or '-' "
+                   "for standard input")
+    h.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    h.add_argument("--rules", default=None, help="rules file (default: corpus/rules.yaml)")
+    h.add_argument("--evaluate", nargs="?", const=True, metavar="FILE",
+                   help="measure the extraction's precision and recall on labelled sentences "
+                   "(default: corpus/eligibility/extraction.jsonl)")
+    h.set_defaults(func=cmd_check)
 
     u = sub.add_parser("build", help="build the model artefacts and cache the direction embeddings (the set-up runs it)")
     u.add_argument("--force", action="store_true", help="rebuild even if up to date")
