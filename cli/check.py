@@ -48,14 +48,19 @@ def _evidence(check) -> str:
 
 
 def print_verdict(verdict) -> None:
+    from eligibility import LABELS
+
     for c in verdict.checks:
         print(f"{c.symbol} {c.title}：{c.message}{_evidence(c)}　指南：「{c.source}」")
     print()
     line = f"结论：{STATUS_WORDS[verdict.eligible]}"
+    warned = sum(c.status == "warn" for c in verdict.checks)
+    if warned:
+        line += f"（{warned}项需注意）"
     if verdict.failed_rules:
         line += "；未通过：" + "、".join(verdict.failed_rules)
     if verdict.missing:
-        line += "；请补充：" + ", ".join(verdict.missing)
+        line += "；请补充：" + "、".join(f"{LABELS[f]}（{f}）" for f in verdict.missing)
     print(line + "。")
 
 

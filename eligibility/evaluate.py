@@ -16,7 +16,7 @@ from pathlib import Path
 
 from matcher.errors import InputError
 
-from .extract import extract
+from .reader import extract
 
 DEFAULT_SENTENCES = Path(__file__).resolve().parent.parent / "corpus" / "eligibility" / "extraction.jsonl"
 AMBIGUOUS = "ambiguous"

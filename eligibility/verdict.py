@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .extract import Extraction, Found, extract
+from .reader import Extraction, Found, extract
 from .facts import LABELS, Facts, months_between
 from .rules import Rule, Rulebook
 

@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from matcher.version import package_version
 
 from .errors import RequestGuardMiddleware, install_exception_handlers
-from .routers import directions, health, limits, match, routing, web
+from .routers import check, directions, health, limits, match, routing, web
 from .routers.web import DOCS_ASSETS_DIR, DOCS_ASSETS_URL, STATIC_DIR
 from .settings import Settings, get_settings
 
@@ -30,7 +30,9 @@ log = logging.getLogger("guide_match.service")
 # The routers the app serves, in order. Staff-only endpoints add theirs here, e.g.
 #   from .routers import routing;  ROUTERS.append(routing.router)
 # (or one line in create_app: ``app.include_router(routing.router)``).
-ROUTERS: list[APIRouter] = [health.router, match.router, directions.router, limits.router, routing.router, web.router]
+ROUTERS: list[APIRouter] = [
+    health.router, match.router, check.router, directions.router, limits.router, routing.router, web.router,
+]
 
 DESCRIPTION = """\
 Matches Chinese R&D proposal titles and abstracts to the 40 support directions of the

@@ -28,6 +28,17 @@ def get_matcher(request: Request) -> Matcher:
     return matcher
 
 
+def get_rulebook(request: Request):
+    """The rules the pre-check holds proposals against (``GUIDE_MATCH_ELIGIBILITY_RULES``), read once per app."""
+    rulebook = getattr(request.app.state, "rulebook", None)
+    if rulebook is None:
+        from eligibility import default_rulebook, rulebook_from
+
+        path = request.app.state.settings.eligibility.rules
+        rulebook = request.app.state.rulebook = rulebook_from(path) if path else default_rulebook()
+    return rulebook
+
+
 def request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
