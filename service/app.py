@@ -23,6 +23,7 @@ from matcher.version import package_version
 from .errors import RequestGuardMiddleware, install_exception_handlers
 from .routers import check, directions, health, limits, match, routing, web
 from .routers.web import DOCS_ASSETS_DIR, DOCS_ASSETS_URL, STATIC_DIR
+from .schemas.check import document_limits
 from .settings import Settings, get_settings
 
 log = logging.getLogger("guide_match.service")
@@ -78,6 +79,10 @@ def _openapi_with_limits(app: FastAPI, settings: Settings):
         prop = comps.get("MatchRequest", {}).get("properties", {}).get("text")
         if prop is not None:
             prop["maxLength"] = settings.max_text_chars
+        if "CheckRequest" in comps:
+            from eligibility import rulebook_for
+
+            document_limits(comps["CheckRequest"]["properties"], settings, rulebook_for(settings.eligibility.rules))
         for name, limit in (("BatchRequest", settings.max_batch_items), ("RunRequest", settings.routing.max_proposals)):
             items = comps.get(name, {}).get("properties", {}).get("items")
             if items is not None:

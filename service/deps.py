@@ -32,10 +32,9 @@ def get_rulebook(request: Request):
     """The rules the pre-check holds proposals against (``GUIDE_MATCH_ELIGIBILITY_RULES``), read once per app."""
     rulebook = getattr(request.app.state, "rulebook", None)
     if rulebook is None:
-        from eligibility import default_rulebook, rulebook_from
+        from eligibility import rulebook_for
 
-        path = request.app.state.settings.eligibility.rules
-        rulebook = request.app.state.rulebook = rulebook_from(path) if path else default_rulebook()
+        rulebook = request.app.state.rulebook = rulebook_for(request.app.state.settings.eligibility.rules)
     return rulebook
 
 

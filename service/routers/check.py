@@ -34,7 +34,8 @@ async def check(
     from eligibility import check as judge  # imported on first use: matching alone never loads it
 
     try:
-        verdict = await run_in_threadpool(judge, body.model_dump(exclude_none=True), rulebook, settings.max_text_chars)
+        verdict = await run_in_threadpool(judge, body.model_dump(exclude_none=True), rulebook, settings.eligibility,
+                                          settings.max_text_chars)
     except InputError as err:
         raise from_input_error(err) from None
     return verdict.to_dict()

@@ -1,8 +1,9 @@
 """Bodies of ``POST /v1/check``: a proposal's fields in, one verdict per rule of the guide out.
 
 The fields' types are checked here; their bounds and vocabularies (amounts, counts, months, lead
-types, priority categories) come from the rules file and are checked by :mod:`eligibility.facts`,
-so the API and ``guide-match check`` refuse the same things with the same words.
+types, priority categories) come from the settings and the rules file and are checked by
+:mod:`eligibility.facts`, so the API and ``guide-match check`` refuse the same things with the same
+words. :func:`document_limits` writes them into the OpenAPI document.
 """
 from __future__ import annotations
 
@@ -40,6 +41,29 @@ class CheckRequest(Strict):
     priority: StrictStr | None = Field(
         None, description="none, investment_attraction (科技招商), venture_fund (科创基金投资) or university_transfer.")
     agreement_attached: StrictBool | None = None
+
+
+def document_limits(props: dict[str, Any], settings: Any, rulebook: Any) -> None:
+    """Write the bounds and vocabularies the pre-check enforces into ``CheckRequest``'s OpenAPI properties."""
+    from eligibility.facts import AMOUNTS, COUNTS, MONTHS
+
+    limits = settings.eligibility
+
+    def nullable(name: str, **schema: Any) -> None:
+        for branch in props.get(name, {}).get("anyOf", []):
+            if branch.get("type") != "null":
+                branch.update(schema)
+
+    nullable("text", maxLength=settings.max_text_chars)
+    for name in AMOUNTS:
+        nullable(name, minimum=0, maximum=limits.max_amount_wan)
+    for name in COUNTS:
+        nullable(name, minimum=0, maximum=limits.max_count)
+    nullable("duration_months", minimum=1, maximum=limits.max_duration_months)
+    for name in MONTHS:
+        nullable(name, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    nullable("lead_type", enum=list(rulebook.lead_types))
+    nullable("priority", enum=list(rulebook.priorities))
 
 
 class EvidenceOut(Strict):

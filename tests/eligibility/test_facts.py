@@ -18,20 +18,22 @@ from matcher.errors import InputError
     ({"start": "2025/01", "end": "2027-12"}, "start", "invalid_value"),
     ({"start": "2025-13"}, "start", "invalid_value"),
     ({"start": 202501}, "start", "wrong_type"),
-    ({"start": "2027-01", "end": "2025-12"}, "end", "invalid_value"),
-    ({"start": "2025-01", "end": "2027-12", "duration_months": 24}, "duration_months", "invalid_value"),
+    ({"start": "2027-01", "end": "2025-12"}, "end", "inconsistent_fields"),
+    ({"start": "2025-01", "end": "2027-12", "duration_months": 24}, "duration_months", "inconsistent_fields"),
+    ({"start": "1990-01", "end": "2027-12"}, "end", "inconsistent_fields"),
     ({"lead_type": "bank"}, "lead_type", "invalid_value"),
     ({"lead_type": 1}, "lead_type", "wrong_type"),
     ({"priority": "lottery"}, "priority", "invalid_value"),
     ({"agreement_attached": "yes"}, "agreement_attached", "wrong_type"),
-    ({"fiscal_funding_wan": 0, "enterprise_matching_wan": 100}, "fiscal_funding_wan", "invalid_value"),
-    ({"lead_type": "university", "fiscal_to_enterprises_wan": 0}, "fiscal_to_enterprises_wan", "invalid_value"),
-    ({"fiscal_funding_wan": 300, "fiscal_to_enterprises_wan": 400}, "fiscal_to_enterprises_wan", "invalid_value"),
+    ({"fiscal_funding_wan": 0, "enterprise_matching_wan": 100}, "fiscal_funding_wan", "inconsistent_fields"),
+    ({"fiscal_to_enterprises_wan": 0, "enterprise_matching_wan": 100}, "fiscal_to_enterprises_wan",
+     "inconsistent_fields"),
+    ({"fiscal_funding_wan": 300, "fiscal_to_enterprises_wan": 400}, "fiscal_to_enterprises_wan", "inconsistent_fields"),
     ({"budget": 800}, "budget", "unknown_field"),
     ({"text": "   "}, "text", "text_empty"),
     ({"text": 42}, "text", "wrong_type"),
-    ({}, None, "missing_field"),
-    ({"fiscal_funding_wan": None}, None, "missing_field"),
+    ({}, None, "nothing_to_check"),
+    ({"fiscal_funding_wan": None}, None, "nothing_to_check"),
 ])
 def test_bad_fields_are_named(data, field, code):
     with pytest.raises(InputError) as info:
@@ -57,6 +59,18 @@ def test_messages_do_not_echo_the_text():
     with pytest.raises(InputError) as info:
         check({"text": secret, "lead_type": secret})
     assert secret not in info.value.message
+
+
+def test_zero_fiscal_funds_alone_is_not_an_error_but_fails_the_funding_rule():
+    v = check({"fiscal_funding_wan": 0})
+    assert v.eligible is False and v.failed_rules == ["funding_per_project"]
+
+
+def test_the_input_bounds_come_from_the_settings():
+    from eligibility.config import EligibilitySettings
+
+    with pytest.raises(InputError, match="over 5,000万元"):
+        check({"fiscal_funding_wan": 6000}, settings=EligibilitySettings(max_amount_wan=5000))
 
 
 def test_integral_floats_are_counts():

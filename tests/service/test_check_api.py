@@ -76,15 +76,15 @@ def test_ambiguous_text_asks_for_the_field(api):
     ({"fiscal_funding_wan": 1_000_001}, "invalid_value", "fiscal_funding_wan"),
     ({"fiscal_funding_wan": "800"}, "wrong_type", "fiscal_funding_wan"),
     ({"new_outputs": 1.5}, "wrong_type", "new_outputs"),
-    ({"start": "2026-01", "end": "2025-01"}, "invalid_value", "end"),
+    ({"start": "2026-01", "end": "2025-01"}, "inconsistent_fields", "end"),
     ({"start": "January 2025"}, "invalid_value", "start"),
     ({"lead_type": "bank"}, "invalid_value", "lead_type"),
     ({"priority": "other"}, "invalid_value", "priority"),
-    ({"fiscal_funding_wan": 0, "enterprise_matching_wan": 10}, "invalid_value", "fiscal_funding_wan"),
+    ({"fiscal_funding_wan": 0, "enterprise_matching_wan": 10}, "inconsistent_fields", "fiscal_funding_wan"),
     ({"agreement_attached": 1}, "wrong_type", "agreement_attached"),
     ({"fiscal": 800}, "unknown_field", "fiscal"),
     ({"text": ""}, "text_empty", "text"),
-    ({}, "missing_field", None),
+    ({}, "nothing_to_check", None),
 ])
 def test_bad_input_is_422_in_the_error_shape(api, body, code, field):
     r = api.post("/v1/check", json=body)
