@@ -86,9 +86,11 @@ def run_check(args) -> int:
     if args.input is None:
         raise InputError("give INPUT (a .json/.yaml file of fields, a text file, or '-'), or --evaluate", "input")
     from eligibility import check
+    from eligibility.config import EligibilitySettings
     from matcher.config import MatcherConfig
 
-    verdict = check(read_input(args.input), args.rules, max_text_chars=MatcherConfig.from_env().max_text_chars)
+    verdict = check(read_input(args.input), args.rules, EligibilitySettings.from_env(),
+                    max_text_chars=MatcherConfig.from_env().max_text_chars)
     if args.json:
         print(json.dumps(verdict.to_dict(), ensure_ascii=False, indent=2))
     else:

@@ -151,13 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--text-column", default="text", help="column with the title/abstract (default: text)")
     b.add_argument("--id-column", default="id", help="column with the proposal id (default: id; row numbers if absent)")
     b.add_argument("--top-k", type=int, default=3, help="directions per row (1–40, default 3)")
+    b.add_argument("--check", action="store_true", help="also hold each row against the guide's rules (eligible, "
+                   "failed_rules; field columns such as fiscal_funding_wan are read when present)")
     b.set_defaults(func=cmd_batch)
 
     h = sub.add_parser("check", help="hold a proposal against the guide's rules (funding, ratio, duration, targets)")
     h.add_argument("input", nargs="?", help="a .json/.yaml file of fields, a text file (abstract, 考核指标, 经费), or '-' "
                    "for standard input")
     h.add_argument("--json", action="store_true", help="print the verdict as JSON")
-    h.add_argument("--rules", default=None, help="rules file (default: corpus/rules.yaml)")
+    h.add_argument("--rules", default=None, help="rules file (default: $GUIDE_MATCH_ELIGIBILITY_RULES, else corpus/rules.yaml)")
     h.add_argument("--evaluate", nargs="?", const=True, metavar="FILE",
                    help="measure the extraction's precision and recall on labelled sentences "
                    "(default: corpus/eligibility/extraction.jsonl)")

@@ -18,7 +18,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "check": "api", "default_rulebook": "api", "rulebook_from": "api",
+    "check": "api", "default_rulebook": "api", "rulebook_for": "api", "rulebook_from": "api",
     "Extraction": "reader", "extract": "reader",
     "LABELS": "facts", "Facts": "facts", "parse_facts": "facts",
     "Rule": "rules", "Rulebook": "rules", "load_rulebook": "rules",

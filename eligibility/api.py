@@ -10,6 +10,7 @@ import yaml
 
 from matcher.errors import InputError
 
+from .config import EligibilitySettings
 from .facts import parse_facts
 from .rules import Rulebook, load_rulebook
 from .verdict import Verdict, judge
@@ -32,8 +33,17 @@ def rulebook_from(path: str | Path) -> Rulebook:
         raise InputError(f"rules file {path}: cannot be used ({why})", "rules") from None
 
 
+def rulebook_for(path: str | Path | None) -> Rulebook:
+    """The rules of ``path``, or of ``corpus/rules.yaml`` when None."""
+    return rulebook_from(path) if path else default_rulebook()
+
+
 def check(data: Mapping[str, Any], rules: Rulebook | str | Path | None = None,
-          max_text_chars: int | None = None) -> Verdict:
-    """Validate ``data`` (the documented fields; an InputError names a bad one) and judge it."""
-    rulebook = rules if isinstance(rules, Rulebook) else rulebook_from(rules) if rules else default_rulebook()
-    return judge(parse_facts(data, rulebook, max_text_chars), rulebook)
+          settings: EligibilitySettings | None = None, max_text_chars: int | None = None) -> Verdict:
+    """Validate ``data`` (the documented fields; an InputError names a bad one) and judge it.
+
+    ``rules``: a rulebook, a rules file, or None for ``settings.rules`` (else ``corpus/rules.yaml``).
+    """
+    settings = settings or EligibilitySettings()
+    rulebook = rules if isinstance(rules, Rulebook) else rulebook_for(rules or settings.rules)
+    return judge(parse_facts(data, rulebook, settings, max_text_chars), rulebook)

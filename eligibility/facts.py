@@ -2,8 +2,10 @@
 validated once here so the command line and the API refuse the same things with the same words.
 
 Every field is optional. A bad one is an :class:`~matcher.errors.InputError` naming it, with a
-stable code (``unknown_field``, ``wrong_type``, ``invalid_value``, ``text_empty``, ``text_too_long``,
-``missing_field``) that the CLI turns into exit status 2 and the API into a 422.
+stable code that the CLI turns into exit status 2 and the API into a 422: ``unknown_field``,
+``wrong_type``, ``invalid_value`` (one field out of bounds), ``text_empty``, ``text_too_long``,
+``inconsistent_fields`` (fields that contradict each other: an end before the start, a matching
+ratio against zero fiscal funds) and ``nothing_to_check``.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 
 from matcher.errors import InputError
 
+from .config import EligibilitySettings
 from .rules import Rulebook
 
 AMOUNTS = ("fiscal_funding_wan", "enterprise_matching_wan", "fiscal_to_enterprises_wan", "output_or_sales_wan")
@@ -80,13 +83,13 @@ def _kind(value: Any) -> str:
             dict: "an object"}.get(type(value), type(value).__name__)
 
 
-def _amount(name: str, value: Any, rb: Rulebook) -> float:
+def _amount(name: str, value: Any, limits: EligibilitySettings) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"{name} must be a number of 万元, got {_kind(value)}", name, "wrong_type")
     if value != value or value < 0:
         raise InputError(f"{name} must be 0 or more (万元)", name, "invalid_value")
-    if value > rb.max_amount_wan:
-        raise InputError(f"{name} is over {rb.max_amount_wan:,.0f}万元; give the amount in 万元", name, "invalid_value")
+    if value > limits.max_amount_wan:
+        raise InputError(f"{name} is over {limits.max_amount_wan:,.0f}万元; give the amount in 万元", name, "invalid_value")
     return float(value)
 
 
@@ -104,7 +107,7 @@ def _month(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise InputError(f"{name} must be a month as text, YYYY-MM (e.g. 2025-01), got {_kind(value)}", name, "wrong_type")
     m = _MONTH.match(value.strip())
-    if not m or not 1 <= int(m.group(2)) <= 12 or not 1900 <= int(m.group(1)) <= 2200:
+    if not m or not 1 <= int(m.group(2)) <= 12:
         raise InputError(f"{name} must be a month written YYYY-MM (e.g. 2025-01)", name, "invalid_value")
     return value.strip()
 
@@ -127,8 +130,10 @@ def _text(value: Any, max_chars: int | None) -> str:
     return value
 
 
-def parse_facts(data: Any, rulebook: Rulebook, max_text_chars: int | None = None) -> Facts:
+def parse_facts(data: Any, rulebook: Rulebook, limits: EligibilitySettings | None = None,
+                max_text_chars: int | None = None) -> Facts:
     """Validate a mapping of fields (JSON/YAML input, an API body); None values count as not given."""
+    limits = limits or EligibilitySettings()
     if not isinstance(data, Mapping):
         raise InputError(f"a proposal must be an object of fields ({', '.join(LABELS)}), got {_kind(data)}",
                          None, "wrong_type")
@@ -138,17 +143,17 @@ def parse_facts(data: Any, rulebook: Rulebook, max_text_chars: int | None = None
     given = {k: v for k, v in data.items() if v is not None}
     if not given:
         raise InputError("nothing to check: give text and/or at least one field (" + ", ".join(LABELS) + ")",
-                         None, "missing_field")
+                         None, "nothing_to_check")
     out: dict[str, Any] = {}
     for name, value in given.items():
         if name == "text":
             out[name] = _text(value, max_text_chars)
         elif name in AMOUNTS:
-            out[name] = _amount(name, value, rulebook)
+            out[name] = _amount(name, value, limits)
         elif name in COUNTS:
-            out[name] = _count(name, value, rulebook.max_count)
+            out[name] = _count(name, value, limits.max_count)
         elif name == "duration_months":
-            out[name] = _count(name, value, rulebook.max_duration_months, lowest=1)
+            out[name] = _count(name, value, limits.max_duration_months, lowest=1)
         elif name in MONTHS:
             out[name] = _month(name, value)
         elif name == "lead_type":
@@ -160,27 +165,29 @@ def parse_facts(data: Any, rulebook: Rulebook, max_text_chars: int | None = None
                 raise InputError(f"agreement_attached must be true or false, got {_kind(value)}", name, "wrong_type")
             out[name] = value
     facts = Facts(**out, given=frozenset(out))
-    check_consistency(facts, rulebook)
+    check_consistency(facts, rulebook, limits)
     return facts
 
 
-def check_consistency(facts: Facts, rulebook: Rulebook) -> None:
-    """Fields that contradict each other, or a ratio's fiscal side of zero, name the field to fix."""
+def check_consistency(facts: Facts, rulebook: Rulebook, limits: EligibilitySettings) -> None:
+    """Fields that contradict each other name the one to fix (code ``inconsistent_fields``)."""
+    def bad(message: str, name: str) -> InputError:
+        return InputError(message, name, "inconsistent_fields")
+
     if facts.start and facts.end:
         n = months_between(facts.start, facts.end)
         if n < 1:
-            raise InputError(f"end ({facts.end}) is before start ({facts.start})", "end", "invalid_value")
-        if n > rulebook.max_duration_months:
-            raise InputError(f"start to end is {n} months; at most {rulebook.max_duration_months} are accepted",
-                             "end", "invalid_value")
+            raise bad(f"end ({facts.end}) is before start ({facts.start})", "end")
+        if n > limits.max_duration_months:
+            raise bad(f"start to end is {n} months; at most {limits.max_duration_months} are accepted", "end")
         if facts.duration_months is not None and facts.duration_months != n:
-            raise InputError(f"duration_months ({facts.duration_months}) disagrees with start–end ({n} months); "
-                             "give one of them", "duration_months", "invalid_value")
-    for name in sorted(rulebook.denominators()):
-        if getattr(facts, name, None) == 0:
-            raise InputError(f"{name} is 0: the matching-funds ratio needs fiscal funds above 0 (万元)", name,
-                             "invalid_value")
+            raise bad(f"duration_months ({facts.duration_months}) disagrees with start–end ({n} months); "
+                      "give one of them", "duration_months")
+    for rule in rulebook.rules:
+        if rule.denominator and getattr(facts, rule.denominator) == 0 and getattr(facts, rule.numerator) is not None:
+            raise bad(f"{rule.denominator} is 0: the ratio of {rule.numerator} to it needs fiscal funds above 0 (万元)",
+                      rule.denominator)
     part, whole = facts.fiscal_to_enterprises_wan, facts.fiscal_funding_wan
     if part is not None and whole is not None and part > whole:
-        raise InputError(f"fiscal_to_enterprises_wan ({part:g}) is more than fiscal_funding_wan ({whole:g})",
-                         "fiscal_to_enterprises_wan", "invalid_value")
+        raise bad(f"fiscal_to_enterprises_wan ({part:g}) is more than fiscal_funding_wan ({whole:g})",
+                  "fiscal_to_enterprises_wan")

@@ -53,18 +53,12 @@ class Rulebook:
     priorities: dict[str, str]
     """priority value -> its name in the guide (``none`` included)."""
     priority_none: str
-    max_amount_wan: float
-    max_count: int
-    max_duration_months: int
 
     def rule(self, key: str) -> Rule:
         for r in self.rules:
             if r.key == key:
                 return r
         raise KeyError(key)
-
-    def denominators(self) -> frozenset[str]:
-        return frozenset(r.denominator for r in self.rules if r.denominator)
 
 
 def _number(rule: str, key: str, value: Any) -> float | None:
@@ -114,12 +108,11 @@ def load_rulebook(path: str | Path | None = None) -> Rulebook:
     data = corpus.load_rules(path)
     conf = data.get("eligibility")
     if not isinstance(conf, dict):
-        raise ValueError("rules.yaml: needs an 'eligibility' mapping (input bounds, lead types, priorities)")
+        raise ValueError("rules.yaml: needs an 'eligibility' mapping (lead types, priorities)")
     try:
         lead_types = {str(k): str(v) for k, v in conf["lead_types"].items()}
         enterprise = frozenset(map(str, conf["enterprise_lead_types"]))
         none = str(conf["priority_none"])
-        bounds = (float(conf["max_amount_wan"]), int(conf["max_count"]), int(conf["max_duration_months"]))
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ValueError(f"rules.yaml: 'eligibility' is incomplete or malformed ({err!r})") from None
     if enterprise - lead_types.keys():
@@ -135,4 +128,4 @@ def load_rulebook(path: str | Path | None = None) -> Rulebook:
     if not rules:
         raise ValueError("rules.yaml: no rule has a 'check' block")
     guide = data.get("guide") or {}
-    return Rulebook(rules, str(guide.get("title", "")), lead_types, enterprise, priorities, none, *bounds)
+    return Rulebook(rules, str(guide.get("title", "")), lead_types, enterprise, priorities, none)
