@@ -69,7 +69,7 @@ def print_evaluation(path: str | None) -> None:
 
     scores = evaluate(path)
     print(f"{'sentences':<10} {'n':>4} {'precision':>10} {'recall':>8} {'spans':>7}  right/made/expected")
-    for name in ("dev", "heldout", "all"):
+    for name in ("dev", "heldout", "unseen", "all"):
         if name in scores:
             s = scores[name]
             print(f"{name:<10} {s.n:>4} {s.precision:>10.3f} {s.recall:>8.3f} {s.span_accuracy:>7.3f}  "

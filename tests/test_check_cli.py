@@ -124,7 +124,7 @@ def test_evaluate_prints_precision_and_recall(capsys):
     assert code == 0
     header, *rows = out.splitlines()
     assert "precision" in header and "recall" in header
-    assert [r.split()[0] for r in rows[:3]] == ["dev", "heldout", "all"]
+    assert [r.split()[0] for r in rows[:4]] == ["dev", "heldout", "unseen", "all"]
 
 
 def test_the_installed_command_runs_the_sample():

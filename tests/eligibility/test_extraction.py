@@ -9,6 +9,9 @@ from eligibility import check, extract
 from eligibility.evaluate import evaluate, load_sentences
 
 SENTENCES = load_sentences()
+# dev and heldout are read exactly; the 'unseen' paragraphs were written after the reader and are
+# not tuned against: they only hold a floor (see test_unseen_paragraphs_hold_a_floor).
+EXACT = [r for r in SENTENCES if r["split"] in ("dev", "heldout")]
 
 
 def test_there_are_enough_varied_sentences():
@@ -16,10 +19,10 @@ def test_there_are_enough_varied_sentences():
     texts = " ".join(r["text"] for r in SENTENCES)
     for sign in ("萬", "１", "亿元", "其中", "至", "—", "八百", "二〇二五"):
         assert sign in texts
-    assert {r["split"] for r in SENTENCES} == {"dev", "heldout"}
+    assert {r["split"] for r in SENTENCES} == {"dev", "heldout", "unseen"}
 
 
-@pytest.mark.parametrize("row", SENTENCES, ids=[r["id"] for r in SENTENCES])
+@pytest.mark.parametrize("row", EXACT, ids=[r["id"] for r in EXACT])
 def test_sentence(row):
     ex = extract(row["text"])
     got = {f: v.value for f, v in ex.values.items()}
@@ -30,6 +33,12 @@ def test_sentence(row):
         assert Counter(sp.text for sp in evidence) == Counter(spans)
         for sp in evidence:  # spans point into the text as written (full-width, traditional)
             assert row["text"][sp.start:sp.end] == sp.text
+
+
+def test_unseen_paragraphs_hold_a_floor():
+    """A floor against regressions (measured 0.966 / 0.950 when they were written), not a target."""
+    s = evaluate()["unseen"]
+    assert s.n >= 15 and s.precision >= 0.95 and s.recall >= 0.9
 
 
 def test_the_evaluation_counts_right_and_wrong_statements(tmp_path):
