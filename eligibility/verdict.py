@@ -222,6 +222,9 @@ def judge(facts: Facts, rulebook: Rulebook) -> Verdict:
     statuses = {c.status for c in checks}
     eligible = False if "fail" in statuses else None if "unknown" in statuses else True
     wanted = {f for c in checks if c.status == "unknown" for f in c.fields if f not in values}
+    if "duration_months" in wanted and ("start" in values) != ("end" in values):
+        wanted.discard("duration_months")  # half a period given: ask for the other end
+        wanted.add("end" if "start" in values else "start")
     missing = tuple(f for f in LABELS if f in wanted)
     return Verdict(eligible, checks, missing, {f: r for f, r in ambiguous.items() if f in wanted}, values)
 
