@@ -110,6 +110,7 @@ _TIME_KEYS: list[tuple[str | None, str]] = [
 _KEYS = {"money": [(f, re.compile(p)) for f, p in _MONEY_KEYS],
          "count": [(f, re.compile(p)) for f, p in _COUNT_KEYS],
          "time": [(f, re.compile(p)) for f, p in _TIME_KEYS]}
+_COUNT_RX = {f: rx for f, rx in _KEYS["count"] if f}
 
 SUM_FIELDS = frozenset({"new_outputs", "standards"})
 """Counted per kind and added up: 新产品2项、新工艺1项 is 3."""
@@ -179,17 +180,51 @@ def _unit_class(unit: str | None, n1: str) -> str | None:
     return None
 
 
+def _field_of(s: str, m: re.Match, window: str, cls: str) -> tuple[str, str] | None:
+    """(field, keyword) of a quantity: the last keyword before it in its clause; for a count, also one
+    right after it (不少于5项性能参数). None when the keyword says it is none of the fields (总投资, 利润)."""
+    key = _keyword(window, _KEYS[cls])
+    if (key is None or key[0] is None) and cls == "count":
+        rest = s[m.end():m.end() + 12]
+        rest = rest[:next((i for i, c in enumerate(rest) if c in _BOUNDARY), len(rest))]
+        later = _keyword(rest, _KEYS["count"])
+        if later and later[2] <= 3:
+            key = later
+    return (key[0], key[1]) if key and key[0] else None
+
+
+def _lower_value(cls: str, unit: str | None, n1: str, n2: str | None) -> float | None:
+    """The quantity's value (a range's lower end) in the field's unit: 万元, months, or a count."""
+    # 500—800万元: the 万 written once covers both ends
+    token = n1 + n2[-1] if cls == "money" and n2 and n1[-1] not in "万亿" and n2[-1] in "万亿" else n1
+    value = parse_number(token)
+    if value is None or (n2 and parse_number(n2) is None):
+        return None
+    if cls == "money":
+        return to_wan(value, unit or token[-1])
+    if cls == "time":
+        return value * (12 if unit == "年" else 1)
+    return value
+
+
+def _each(s: str, m: re.Match, fld: str) -> int:
+    """形成企业标准、行业标准各1项: a count after 各 stands once for each kind named before it."""
+    if fld not in SUM_FIELDS or s[max(0, m.start() - 1):m.start()] != "各":
+        return 1
+    clause = s[_clause_start(s, m.start(), _SENTENCE_END + "，,"):m.start()]
+    return max(1, len({k.group(0) for k in _COUNT_RX[fld].finditer(clause)}))
+
+
 def _quantities(t: _Text, taken: list[tuple[int, int]], out: list[_Hit], ambiguous: dict[str, Ambiguity]) -> None:
+    """Every number with a unit that a field's keyword claims; a claimed number without a unit is ambiguous."""
     s = t.s
     prev_end = 0
     for m in _QUANTITY.finditer(s):
         if any(a < m.end() and m.start() < b for a, b in taken):
-            continue
-        unit = m.group("unit")
-        n1, n2 = m.group("n1"), m.group("n2")
+            continue  # part of a date range
+        unit, n1, n2 = m.group("unit"), m.group("n1"), m.group("n2")
         cls = _unit_class(unit, n2 or n1)
-        window_start = max(_clause_start(s, m.start()), prev_end if prev_end <= m.start() else 0)
-        window = s[window_start:m.start()]
+        window = s[max(_clause_start(s, m.start()), min(prev_end, m.start())):m.start()]
         prev_end = m.end()
         if cls is None:
             bare = unit is None and not _NOT_BARE.match(s, m.end()) and parse_number(n1) is not None
@@ -199,32 +234,13 @@ def _quantities(t: _Text, taken: list[tuple[int, int]], out: list[_Hit], ambiguo
             continue
         if cls == "time" and unit == "年" and (parse_number(n1) or 0) >= 1900:
             continue  # a year, not a duration
-        key = _keyword(window, _KEYS[cls])
-        if (key is None or key[0] is None) and cls == "count":
-            after = s[m.end():m.end() + 12]
-            later = _keyword(after[: next((i for i, c in enumerate(after) if c in _BOUNDARY), len(after))], _KEYS["count"])
-            key = later if later and later[2] <= 3 else key
-        if key is None or key[0] is None:
+        claimed = _field_of(s, m, window, cls)
+        value = _lower_value(cls, unit, n1, n2) if claimed else None
+        if value is None:
             continue
-        fld, kind, _ = key
-        v1 = parse_number(n1)
-        v2 = parse_number(n2) if n2 else None
-        if v1 is None or (n2 and v2 is None):
-            continue
-        if cls == "money":
-            u = unit or ("万" if n1[-1] == "万" else "亿")
-            v1, v2 = to_wan(v1, u), (to_wan(v2, u) if v2 is not None else None)
-            if n2 and n1[-1] not in "万亿" and n2[-1] in "万亿":  # 500—800万元: both in 万
-                v1 = to_wan(parse_number(n1 + n2[-1]) or 0, u)
-        elif cls == "time":
-            scale = 12 if unit == "年" else 1
-            v1, v2 = v1 * scale, (v2 * scale if v2 is not None else None)
-        times = 1
-        if s[max(0, m.start() - 1):m.start()] == "各" and fld in SUM_FIELDS:
-            clause = s[_clause_start(s, m.start(), _SENTENCE_END + "，,"):m.start()]
-            times = max(1, len({k.group(0) for rx in [dict(_KEYS["count"])[fld]] for k in rx.finditer(clause)}))
+        fld, kind = claimed
         subset = "其中" in window or "含" in window or (fld == "invention_patents" and "授权" in window)
-        out.append(_Hit(fld, v1 * times, (t.span(m.start(), m.end()),), kind, subset, ranged=v2 is not None))
+        out.append(_Hit(fld, value * _each(s, m, fld), (t.span(m.start(), m.end()),), kind, subset, ranged=bool(n2)))
 
 
 def _date_ranges(t: _Text, out: list[_Hit], taken: list[tuple[int, int]]) -> list[tuple[str, str, Span]]:

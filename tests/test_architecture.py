@@ -68,3 +68,12 @@ def test_matching_loads_only_what_matching_needs():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[]"
+
+
+def test_the_service_starts_without_the_pre_checks_numeral_reader():
+    """The API loads the pre-check on the first POST /v1/check, not at start-up."""
+    code = ("import sys; from service.app import create_app; create_app(); "
+            "print(sorted({'cn2an', 'eligibility.reader', 'eligibility.verdict'} & set(sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"

@@ -233,6 +233,7 @@
     }
   }
 
+  window.GuideMatchPage = { el: el }; // shared with the page's second step (check.js)
   titleInput.addEventListener("input", updateCounter);
   abstractInput.addEventListener("input", updateCounter);
   form.addEventListener("submit", submit);

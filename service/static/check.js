@@ -6,30 +6,17 @@
 
 (function () {
   const $ = (id) => document.getElementById(id);
+  const el = window.GuideMatchPage.el; // app.js's DOM builder: text as text nodes, never markup
   const section = $("check");
   const form = $("check-form");
   const button = $("check-submit");
   const statusBox = $("check-status");
   const summary = $("check-summary");
   const FIELDS = Array.from(form.querySelectorAll(".ck-field")).map((d) => d.dataset.field);
-  const NUMBERS = new Set(["fiscal_funding_wan", "enterprise_matching_wan", "fiscal_to_enterprises_wan",
-    "output_or_sales_wan", "duration_months", "new_outputs", "performance_parameters", "invention_patents",
-    "standards"]);
   // Where a rule's verdict is shown: the first of its fields that the form has, dates at the end month.
   const PLACE = { duration_months: "end" };
   const SYMBOL = { pass: "✔", fail: "✘", warn: "⚠", unknown: "?" };
   let text = "";
-
-  function el(tag, attrs, children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") node.className = v;
-      else if (k === "text") node.textContent = v;
-      else node.setAttribute(k, v);
-    }
-    for (const child of children || []) node.append(child);
-    return node;
-  }
 
   const input = (field) => $("ck-" + field);
   const box = (field) => form.querySelector('.ck-field[data-field="' + field + '"]');
@@ -53,7 +40,7 @@
     for (const f of FIELDS) {
       const v = input(f).value.trim();
       if (!v) continue;
-      if (NUMBERS.has(f)) out[f] = Number(v);
+      if (input(f).type === "number") out[f] = Number(v);
       else if (f === "agreement_attached") out[f] = v === "true";
       else out[f] = v;
     }
