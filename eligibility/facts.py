@@ -41,6 +41,8 @@ LABELS: dict[str, str] = {
     "agreement_attached": "招商/投资协议附件",
 }
 """Every field users may give, in the order they are shown, with its Chinese label."""
+FIELD_COLUMNS = tuple(f for f in LABELS if f != "text")
+"""The fields a proposals table may have as columns (by these names)."""
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 

@@ -16,11 +16,9 @@ from matcher.errors import InputError
 
 from .api import check
 from .config import EligibilitySettings
-from .facts import AMOUNTS, COUNTS, LABELS, MONTHS
+from .facts import AMOUNTS, COUNTS, FIELD_COLUMNS, MONTHS
 from .rules import Rulebook
 
-FIELD_COLUMNS = tuple(f for f in LABELS if f != "text")
-"""Table columns read as pre-check fields, by the API's names."""
 _YES = {"true", "1", "yes", "y", "是", "有", "已附"}
 _NO = {"false", "0", "no", "n", "否", "无", "未附"}
 _MONTH_CELL = re.compile(r"^(\d{4})[-/.年](\d{1,2})")

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eligibility.rows import FIELD_COLUMNS
+from eligibility.facts import FIELD_COLUMNS
 from matcher.errors import InputError
 from matcher.tables import read_table
 from matcher.text import normalize
