@@ -28,7 +28,8 @@ class FakeMatcher:
             scores[int(did)] = float(s)
         ranked = sorted(self.directions, key=lambda d: -scores[d.id])
         matches = tuple(
-            DirectionMatch(d.id, d.title, scores[d.id], d.clusters[0] if d.clusters else None, d.clusters, (), 0.0, 0.0)
+            DirectionMatch(id=d.id, title=d.title, score=scores[d.id], cluster=d.clusters[0] if d.clusters else None,
+                           clusters=d.clusters, matched_terms=(), matched_spans=(), dense=0.0, lexical=0.0)
             for d in ranked
         )
         in_scope = "OUT" not in text
