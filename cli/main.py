@@ -61,7 +61,11 @@ def cmd_serve(args) -> int:
     from service.server import serve
     from service.settings import Settings
 
-    Settings.from_env()  # a bad GUIDE_MATCH_* value: one clear line here, not a failed worker start-up
+    settings = Settings.from_env()  # a bad GUIDE_MATCH_* value: one clear line here, not a failed worker start-up
+    if settings.eligibility.rules:  # so is a rules file that cannot be read
+        from eligibility import rulebook_for
+
+        rulebook_for(settings.eligibility.rules)
 
     return serve(host=args.host, port=args.port, workers=args.workers)
 

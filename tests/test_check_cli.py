@@ -131,3 +131,9 @@ def test_the_installed_command_runs_the_sample():
     exe = Path(sys.executable).with_name("guide-match")
     proc = subprocess.run([str(exe), "check", str(SAMPLE)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "✔ 每项支持经费" in proc.stdout and proc.stderr == ""
+
+
+def test_serve_refuses_a_rules_file_it_cannot_read(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GUIDE_MATCH_ELIGIBILITY_RULES", str(tmp_path / "missing.yaml"))
+    code, out, err = run(capsys, "serve", "--port", "1")
+    assert code == 2 and "rules file" in err and "no such file" in err

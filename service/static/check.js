@@ -131,9 +131,17 @@
     const data = await send({ text: text });
     if (data) {
       prefill(data.values);
+      showEnterpriseFunds();
       render(data);
     }
   });
+
+  // The funds the enterprises receive matter only when the project is not led by an enterprise.
+  function showEnterpriseFunds() {
+    box("fiscal_to_enterprises_wan").hidden = input("lead_type").value === "enterprise";
+  }
+
+  input("lead_type").addEventListener("change", showEnterpriseFunds);
 
   $("match-form").addEventListener("submit", () => {
     section.hidden = true;
@@ -142,6 +150,7 @@
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = fields();
+    if (box("fiscal_to_enterprises_wan").hidden) delete body.fiscal_to_enterprises_wan;
     if (text) body.text = text;
     const data = await send(body);
     if (data) render(data);

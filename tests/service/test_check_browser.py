@@ -35,6 +35,8 @@ def test_second_step_prefills_from_the_abstract_and_judges_each_field(page, live
     assert page.locator("#ck-start").input_value() == "2025-01" and page.locator("#ck-end").input_value() == "2027-12"
     assert page.locator("#ck-invention_patents").input_value() == "4"
     assert page.locator("#ck-lead_type").input_value() == "enterprise"
+    # enterprise-led: the funds the enterprises receive are not asked for
+    assert page.locator('.ck-field[data-field="fiscal_to_enterprises_wan"]').is_hidden()
 
     funding = verdict(page, "fiscal_funding_wan", "funding_per_project")
     assert funding.get_attribute("data-status") == "pass"
