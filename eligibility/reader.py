@@ -244,6 +244,8 @@ def _quantities(t: _Text, taken: list[tuple[int, int]], out: list[_Hit], ambiguo
 
 
 def _date_ranges(t: _Text, out: list[_Hit], taken: list[tuple[int, int]]) -> list[tuple[str, str, Span]]:
+    """Month ranges (2025年1月至2027年12月, 2025.01-2027.12) as (start, end, span); each is also a duration hit,
+    and its characters are ``taken`` so that its numbers are not read again as quantities."""
     found = []
     for m in _DATE_RANGE.finditer(t.s):
         months = []
@@ -260,7 +262,20 @@ def _date_ranges(t: _Text, out: list[_Hit], taken: list[tuple[int, int]]) -> lis
     return found
 
 
+INTEGER_FIELDS = frozenset({"duration_months"} | {f for f, _ in _COUNT_KEYS if f})
+
+
+def _tidy(value):
+    """800.0 as 800, and no float noise (0.5亿元 is 5000, not 5000.000000001)."""
+    if isinstance(value, float):
+        value = round(value, 4)
+        return int(value) if value.is_integer() else value
+    return value
+
+
 def _decide(hits: list[_Hit], ex: Extraction) -> None:
+    """One value per field from its hits: a subset (其中…, 授权…) only when nothing else is stated; the kinds
+    of a count added up; 产值 or 销售收入, the larger; different values, or a range where it matters, ambiguous."""
     by_field: dict[str, list[_Hit]] = {}
     for h in hits:
         by_field.setdefault(h.field, []).append(h)
@@ -287,16 +302,6 @@ def _decide(hits: list[_Hit], ex: Extraction) -> None:
         if fld in INTEGER_FIELDS:
             value = int(round(value))
         ex.values[fld] = Found(_tidy(value), spans)
-
-
-INTEGER_FIELDS = frozenset({"duration_months"} | {f for f, _ in _COUNT_KEYS if f})
-
-
-def _tidy(value):
-    if isinstance(value, float):
-        value = round(value, 4)
-        return int(value) if value.is_integer() else value
-    return value
 
 
 def _org_kind(org: str) -> str | None:
