@@ -70,7 +70,11 @@ def cmd_serve(args) -> int:
     from service.server import serve
     from service.settings import Settings
 
-    Settings.from_env()  # a bad GUIDE_MATCH_* value: one clear line here, not a failed worker start-up
+    settings = Settings.from_env()  # a bad GUIDE_MATCH_* value: one clear line here, not a failed worker start-up
+    if settings.eligibility.rules:  # so is a rules file that cannot be read
+        from eligibility import rulebook_for
+
+        rulebook_for(settings.eligibility.rules)
 
     return serve(host=args.host, port=args.port, workers=args.workers)
 
@@ -106,6 +110,12 @@ def cmd_bench(args) -> int:
     from matcher.bench import run_bench
 
     return run_bench(args)
+
+
+def cmd_check(args) -> int:
+    from .check import run_check
+
+    return run_check(args)
 
 
 def cmd_route(args) -> int:
@@ -150,7 +160,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--text-column", default="text", help="column with the title/abstract (default: text)")
     b.add_argument("--id-column", default="id", help="column with the proposal id (default: id; row numbers if absent)")
     b.add_argument("--top-k", type=int, default=3, help="directions per row (1–40, default 3)")
+    b.add_argument("--check", action="store_true", help="also hold each row against the guide's rules (eligible, "
+                   "failed_rules; field columns such as fiscal_funding_wan are read when present)")
     b.set_defaults(func=cmd_batch)
+
+    h = sub.add_parser("check", help="hold a proposal against the guide's rules (funding, ratio, duration, targets)")
+    h.add_argument("input", nargs="?", help="a .json/.yaml file of fields, a text file (abstract, 考核指标, 经费), or '-' "
+                   "for standard input")
+    h.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    h.add_argument("--rules", default=None, help="rules file (default: $GUIDE_MATCH_ELIGIBILITY_RULES, else corpus/rules.yaml)")
+    h.add_argument("--evaluate", nargs="?", const=True, metavar="FILE",
+                   help="measure the extraction's precision and recall on labelled sentences "
+                   "(default: corpus/eligibility/extraction.jsonl)")
+    h.set_defaults(func=cmd_check)
 
     u = sub.add_parser("build", help="build the model artefacts and cache the direction embeddings (the set-up runs it)")
     u.add_argument("--force", action="store_true", help="rebuild even if up to date")

@@ -56,6 +56,8 @@ def to_json(state: RunState) -> dict:
                 "affinity": r.affinity,
                 "flagged": r.flagged,
                 "reason": r.reason,
+                "eligible": r.eligible,
+                "failed_rules": r.failed_rules,
             }
             for r in state.rows
         ],
@@ -114,6 +116,20 @@ def _yes(v: bool) -> str:
     return "是" if v else ""
 
 
+_VERDICT = {True: "符合", False: "不符合", None: "信息不足"}
+
+
+def _failed(r: AssignmentRow, titles: dict[str, str]) -> str:
+    """The rules a proposal fails, by their titles in the rules file."""
+    return "、".join(titles.get(k, k) for k in r.failed_rules)
+
+
+def _rule_titles() -> dict[str, str]:
+    from eligibility import default_rulebook
+
+    return {rule.key: rule.title for rule in default_rulebook().rules}
+
+
 def workbook(state: RunState) -> Workbook:
     """The routing sheet: a summary (run, loads, flagged items, every assignment with its reason), one sheet
     per panel, and the overrides when there are any."""
@@ -121,6 +137,7 @@ def workbook(state: RunState) -> Workbook:
     panels = run.panels["panels"]
     by_id = {p["id"]: p for p in panels}
     loads = state.loads()
+    titles = _rule_titles()
     wb = Workbook()
     ws = wb.active
     used: set[str] = set()
@@ -133,6 +150,7 @@ def workbook(state: RunState) -> Workbook:
         ("来源", run.source or ""),
         ("申报书数", run.n_proposals),
         ("待人工审核", sum(r.flagged for r in state.rows)),
+        ("形式审查不符合", sum(r.eligible is False for r in state.rows)),
         ("人工调整", len(state.overrides)),
         ("利益冲突规则", {"quorum": "回避后须达法定人数", "strict": "严格回避"}.get(run.panels.get("conflict_rule"), "")),
         ("关闭的评审组", "、".join(run.options.get("closed") or []) or "无"),
@@ -161,13 +179,14 @@ def workbook(state: RunState) -> Workbook:
 
     ws.cell(row=row, column=1, value="全部申报书的分配及理由").font = _TITLE
     row = _table(
-        ws, row + 1, ["编号", "项目名称", "申报单位", "评审组", "备选评审组", "匹配度", "待人工审核", "人工调整", "分配理由"],
-        [[r.proposal_id, r.title, r.applicant_org,
+        ws, row + 1, ["编号", "项目名称", "申报单位", "形式审查", "未通过的规则", "评审组", "备选评审组", "匹配度",
+                      "待人工审核", "人工调整", "分配理由"],
+        [[r.proposal_id, r.title, r.applicant_org, _VERDICT[r.eligible], _failed(r, titles),
           f"{r.panel_id} {by_id[r.panel_id]['name']}" if r.panel_id else "—",
           r.backup_panel_id or "—", r.affinity, _yes(r.flagged), _yes(r.overridden), r.reason] for r in state.rows],
-        flag_col=6,
+        flag_col=8,
     )
-    _widths(ws, {1: 16, 2: 40, 3: 28, 4: 22, 5: 14, 6: 10, 7: 12, 8: 10, 9: 90})
+    _widths(ws, {1: 16, 2: 40, 3: 28, 4: 10, 5: 30, 6: 22, 7: 14, 8: 10, 9: 12, 10: 10, 11: 90})
     ws.freeze_panes = "A3"
 
     for p in panels:
@@ -178,11 +197,13 @@ def workbook(state: RunState) -> Workbook:
                                           f"法定人数 {p['quorum']}；专家：{members}")
         mine = [r for r in state.rows if r.panel_id == p["id"]]
         _table(
-            sheet, 4, ["编号", "项目名称", "申报单位", "合作单位", "首选方向", "匹配度", "备选评审组", "回避专家", "人工调整", "分配理由"],
+            sheet, 4, ["编号", "项目名称", "申报单位", "合作单位", "首选方向", "匹配度", "备选评审组", "回避专家", "人工调整",
+                       "形式审查", "未通过的规则", "分配理由"],
             [[r.proposal_id, r.title, r.applicant_org, "；".join(r.partner_orgs), _direction(r), r.affinity,
-              r.backup_panel_id or "—", _recused(r, p, panels), _yes(r.overridden), r.reason] for r in mine],
+              r.backup_panel_id or "—", _recused(r, p, panels), _yes(r.overridden), _VERDICT[r.eligible],
+              _failed(r, titles), r.reason] for r in mine],
         )
-        _widths(sheet, {1: 16, 2: 40, 3: 28, 4: 28, 5: 26, 6: 8, 7: 12, 8: 24, 9: 10, 10: 80})
+        _widths(sheet, {1: 16, 2: 40, 3: 28, 4: 28, 5: 26, 6: 8, 7: 12, 8: 24, 9: 10, 10: 10, 11: 30, 12: 80})
         sheet.freeze_panes = "A5"
 
     if state.overrides:

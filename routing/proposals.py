@@ -2,7 +2,8 @@
 normalise organisations.
 
 Columns: ``id``, ``title``, ``abstract``, ``applicant_org``, ``partner_orgs`` (several separated by
-``；`` or ``;``), or their Chinese headers 编号, 项目名称, 摘要, 申报单位, 合作单位.
+``；`` or ``;``), or their Chinese headers 编号, 项目名称, 摘要, 申报单位, 合作单位; and, for the
+eligibility pre-check, any columns named like its fields (``fiscal_funding_wan``, ``lead_type``, …).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from eligibility.facts import FIELD_COLUMNS
 from matcher.errors import InputError
 from matcher.tables import read_table
 from matcher.text import normalize
@@ -42,6 +44,8 @@ class Proposal:
     partner_orgs: tuple[str, ...] = ()
     row: int | None = None
     """Line in the source file (header = line 1), for messages."""
+    facts: tuple[tuple[str, object], ...] = ()
+    """Cells of the pre-check's field columns (name, value), as given; checked when the run is routed."""
 
     @property
     def text(self) -> str:
@@ -54,13 +58,16 @@ class Proposal:
         return tuple(o for o in (self.applicant_org, *self.partner_orgs) if o)
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "id": self.id,
             "title": self.title,
             "abstract": self.abstract,
             "applicant_org": self.applicant_org,
             "partner_orgs": list(self.partner_orgs),
         }
+        if self.facts:  # only then: a table without field columns keeps its run key
+            out["facts"] = dict(self.facts)
+        return out
 
 
 def normalize_org(name: str) -> str:
@@ -149,6 +156,7 @@ def _build(rows: Sequence[Mapping], cols: dict[str, str], source: str, where, fi
                 applicant_org=unicodedata.normalize("NFKC", _clean(row.get(cols["applicant_org"]))) if "applicant_org" in cols else "",
                 partner_orgs=split_orgs(partners if isinstance(partners, (list, tuple)) else _clean(partners)),
                 row=line,
+                facts=tuple((k, row[k]) for k in FIELD_COLUMNS if row.get(k) not in (None, "")),
             )
         )
     if problems:

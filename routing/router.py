@@ -119,6 +119,7 @@ class Router:
         solution = solve(**args)
 
         rows = self._rows(proposals, results, affinity, conflicts, solution, panels, options)
+        self._add_verdicts(rows, proposals)
         run = RunRecord(
             run_id=key[:12],
             input_key=key,
@@ -135,6 +136,15 @@ class Router:
         )
         run_id, reused = self.store.save_run(run, rows)
         return replace(self.store.state(run_id), reused=reused)
+
+    def _add_verdicts(self, rows: list[AssignmentRow], proposals: Sequence[Proposal]) -> None:
+        """The eligibility pre-check per proposal (its text and field columns), beside its assignment."""
+        from eligibility.rows import check_row
+
+        limit = getattr(getattr(self.matcher, "config", None), "max_text_chars", None)
+        for row, prop in zip(rows, proposals):
+            verdict = check_row(prop.text, dict(prop.facts), max_text_chars=limit)
+            row.eligible, row.failed_rules = verdict.eligible, list(verdict.failed_rules)
 
     @staticmethod
     def _notes(proposals: Sequence[Proposal], panels: PanelSet) -> list[str]:

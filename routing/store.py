@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS assignments (
     reason TEXT NOT NULL,
     initial_panel_id TEXT,
     overridden INTEGER NOT NULL DEFAULT 0,
+    eligible INTEGER,
+    failed_rules TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (run_id, proposal_id)
 );
 CREATE INDEX IF NOT EXISTS assignments_by_panel ON assignments (run_id, panel_id);
@@ -126,6 +128,10 @@ class AssignmentRow:
     reason: str
     initial_panel_id: str | None = None
     overridden: bool = False
+    eligible: bool | None = None
+    """The eligibility pre-check's verdict (None: not enough information, or not checked)."""
+    failed_rules: list[str] = field(default_factory=list)
+    """Keys of the rules of corpus/rules.yaml that the proposal fails."""
 
 
 @dataclass
@@ -186,8 +192,10 @@ class RunState:
 
 
 _ROW_COLUMNS = [f for f in AssignmentRow.__dataclass_fields__]
-_JSON_ROW = {"partner_orgs", "affinities", "recused"}
-_BOOL_ROW = {"in_scope", "flagged", "overridden"}
+_JSON_ROW = {"partner_orgs", "affinities", "recused", "failed_rules"}
+_BOOL_ROW = {"in_scope", "flagged", "overridden", "eligible"}
+_ADDED_COLUMNS = {"eligible": "INTEGER", "failed_rules": "TEXT NOT NULL DEFAULT '[]'"}
+"""Assignment columns added after schema version 1: databases written before them gain them on opening."""
 
 
 def _row_values(row: AssignmentRow) -> tuple:
@@ -212,6 +220,18 @@ def assignment_rows(rows: Sequence[AssignmentRow], run_id: str) -> Iterator[tupl
     """The values inserted for a run's assignments (a generator: SQLite takes them one at a time)."""
     for row in rows:
         yield (run_id, *_row_values(row))
+
+
+def _add_columns(con: sqlite3.Connection) -> None:
+    """Give a database written before :data:`_ADDED_COLUMNS` those columns (another process may race us)."""
+    have = {r["name"] for r in con.execute("PRAGMA table_info(assignments)")}
+    for column, decl in _ADDED_COLUMNS.items():
+        if column not in have:
+            try:
+                con.execute(f"ALTER TABLE assignments ADD COLUMN {column} {decl}")
+            except sqlite3.OperationalError as err:
+                if "duplicate column" not in str(err):
+                    raise
 
 
 class Tx:
@@ -331,6 +351,7 @@ class RoutingStore:
                 raise InputError(
                     f"database {self.path}: schema version {rec['value']}, this program reads {SCHEMA_VERSION}", "db"
                 )
+            _add_columns(con)
         finally:
             con.close()
 

@@ -21,8 +21,9 @@ from fastapi.staticfiles import StaticFiles
 from matcher.version import package_version
 
 from .errors import RequestGuardMiddleware, install_exception_handlers
-from .routers import directions, health, limits, match, routing, web
+from .routers import check, directions, health, limits, match, routing, web
 from .routers.web import DOCS_ASSETS_DIR, DOCS_ASSETS_URL, STATIC_DIR
+from .schemas.check import document_limits
 from .settings import Settings, get_settings
 
 log = logging.getLogger("guide_match.service")
@@ -30,7 +31,9 @@ log = logging.getLogger("guide_match.service")
 # The routers the app serves, in order. Staff-only endpoints add theirs here, e.g.
 #   from .routers import routing;  ROUTERS.append(routing.router)
 # (or one line in create_app: ``app.include_router(routing.router)``).
-ROUTERS: list[APIRouter] = [health.router, match.router, directions.router, limits.router, routing.router, web.router]
+ROUTERS: list[APIRouter] = [
+    health.router, match.router, check.router, directions.router, limits.router, routing.router, web.router,
+]
 
 DESCRIPTION = """\
 Matches Chinese R&D proposal titles and abstracts to the 40 support directions of the
@@ -76,6 +79,10 @@ def _openapi_with_limits(app: FastAPI, settings: Settings):
         prop = comps.get("MatchRequest", {}).get("properties", {}).get("text")
         if prop is not None:
             prop["maxLength"] = settings.max_text_chars
+        if "CheckRequest" in comps:
+            from eligibility import rulebook_for
+
+            document_limits(comps["CheckRequest"]["properties"], settings, rulebook_for(settings.eligibility.rules))
         for name, limit in (("BatchRequest", settings.max_batch_items), ("RunRequest", settings.routing.max_proposals)):
             items = comps.get(name, {}).get("properties", {}).get("items")
             if items is not None:

@@ -28,6 +28,16 @@ def get_matcher(request: Request) -> Matcher:
     return matcher
 
 
+def get_rulebook(request: Request):
+    """The rules the pre-check holds proposals against (``GUIDE_MATCH_ELIGIBILITY_RULES``), read once per app."""
+    rulebook = getattr(request.app.state, "rulebook", None)
+    if rulebook is None:
+        from eligibility import rulebook_for
+
+        rulebook = request.app.state.rulebook = rulebook_for(request.app.state.settings.eligibility.rules)
+    return rulebook
+
+
 def request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 

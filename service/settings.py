@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from matcher import MatcherConfig
 from matcher.config import ENV_PREFIX, settings_error
+from eligibility.config import EligibilitySettings
 from routing.config import RoutingSettings
 
 
@@ -41,6 +42,7 @@ class Settings(BaseSettings):
 
     matcher: MatcherConfig = Field(default_factory=MatcherConfig)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    eligibility: EligibilitySettings = Field(default_factory=EligibilitySettings)
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     max_batch_items: int = Field(200, ge=1)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
@@ -72,7 +74,8 @@ class Settings(BaseSettings):
         try:
             matcher = MatcherConfig.from_env()
             routing = RoutingSettings.from_env()
-            return cls(**({"matcher": matcher, "routing": routing} | overrides))
+            eligibility = EligibilitySettings.from_env()
+            return cls(**({"matcher": matcher, "routing": routing, "eligibility": eligibility} | overrides))
         except ValidationError as err:
             raise settings_error(err) from None
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("cli", "service", "routing", "matcher", "corpus", "models")
+PACKAGES = ("cli", "service", "routing", "eligibility", "matcher", "corpus", "models")
 LINT = str(Path(sys.executable).with_name("lint-imports"))
 
 
@@ -41,6 +41,9 @@ def copy_of_the_tree(tmp_path_factory):
     ("models/build.py", "import matcher", "One direction of imports"),             # the old models ⇄ matcher circle
     ("corpus/guide.py", "import models", "One direction of imports"),              # independent siblings
     ("routing/store.py", "import fastapi", "The libraries hold no HTTP"),
+    ("matcher/text.py", "import eligibility", "One direction of imports"),            # the matcher never checks rules
+    ("eligibility/verdict.py", "import routing", "One direction of imports"),
+    ("eligibility/facts.py", "import fastapi", "The libraries hold no HTTP"),
 ])
 def test_a_back_arrow_breaks_a_contract(copy_of_the_tree, module, line, contract):
     path = copy_of_the_tree / module
@@ -58,9 +61,19 @@ def test_matching_loads_only_what_matching_needs():
     """`guide-match match` and the service's matcher: no pandas, scikit-learn, torch, matplotlib or web stack."""
     code = (
         "import sys, cli.main; from matcher import Matcher; Matcher.load().match('钠离子电池正极材料制备技术'); "
-        "heavy = {'pandas', 'sklearn', 'torch', 'matplotlib', 'sentence_transformers', 'fastapi', 'scipy.optimize'}; "
+        "heavy = {'pandas', 'sklearn', 'torch', 'matplotlib', 'sentence_transformers', 'fastapi', 'scipy.optimize', "
+        "'cn2an', 'eligibility.reader'}; "
         "print(sorted(heavy & set(sys.modules)))"
     )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
+
+
+def test_the_service_starts_without_the_pre_checks_numeral_reader():
+    """The API loads the pre-check on the first POST /v1/check, not at start-up."""
+    code = ("import sys; from service.app import create_app; create_app(); "
+            "print(sorted({'cn2an', 'eligibility.reader', 'eligibility.verdict'} & set(sys.modules)))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[]"

@@ -3,6 +3,7 @@
 Limits that depend on the settings (text length, batch size, routing table size) are checked by
 the routes and written into the OpenAPI document by ``service.app``; the limits here are fixed.
 """
+from .check import AmbiguityOut, CheckRequest, CheckResponse, EvidenceOut, LimitOut, RuleCheckOut, ValueOut
 from .common import ERROR_RESPONSES, ErrorDetail, ErrorResponse, Strict, valid_unicode
 from .match import (
     BatchItem,
@@ -33,7 +34,8 @@ from .routing import (
 )
 
 __all__ = [
-    "ERROR_RESPONSES", "AssignmentOut", "BatchItem", "BatchItemResult", "BatchRequest", "BatchResponse",
+    "ERROR_RESPONSES", "AmbiguityOut", "AssignmentOut", "BatchItem", "BatchItemResult", "BatchRequest", "BatchResponse",
+    "CheckRequest", "CheckResponse", "EvidenceOut", "LimitOut", "RuleCheckOut", "ValueOut",
     "ClusterOut", "ClusterScoreOut", "ClustersResponse", "DirectionMatchOut", "DirectionOut", "DirectionsResponse",
     "ErrorDetail", "ErrorResponse", "HealthResponse", "LimitsResponse", "MatchRequest", "MatchResponse", "OverrideOut",
     "OverrideRequest", "OverrideResponse", "PanelLoadOut", "ReadyResponse", "RunOptionsIn", "RunOut",

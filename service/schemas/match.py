@@ -32,7 +32,7 @@ ProposalText = Annotated[
         examples=[EXAMPLE_TEXT],
     ),
 ]
-def _integral(value: object) -> object:
+def integral(value: object) -> object:
     """JSON Schema counts 1.0 as an integer, so it is accepted as 1; "5", true and 2.5 are not."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
@@ -42,7 +42,7 @@ def _integral(value: object) -> object:
 TopK = Annotated[
     StrictInt,
     Field(ge=1, le=N_DIRECTIONS, description=f"How many ranked directions to return (1–{N_DIRECTIONS})."),
-    BeforeValidator(_integral),
+    BeforeValidator(integral),
 ]
 
 

@@ -41,6 +41,8 @@ class AssignmentOut(Strict):
     affinity: float
     flagged: bool
     reason: str
+    eligible: bool | None = Field(None, description="The eligibility pre-check (null: not enough information).")
+    failed_rules: list[str] = Field(default_factory=list, description="Keys of the guide's rules the proposal fails.")
 
 
 class PanelLoadOut(Strict):

@@ -217,6 +217,8 @@
       }
       if (res.ok && data) {
         render(data, text);
+        // the second step (check.js) reads the same text against the guide's rules
+        document.dispatchEvent(new CustomEvent("guide-match:matched", { detail: { text: text } }));
       } else {
         results.hidden = true;
         const [kind, heading, detail] = describeError(res.status, data && data.error, requestId);
@@ -231,6 +233,7 @@
     }
   }
 
+  window.GuideMatchPage = { el: el }; // shared with the page's second step (check.js)
   titleInput.addEventListener("input", updateCounter);
   abstractInput.addEventListener("input", updateCounter);
   form.addEventListener("submit", submit);

@@ -72,7 +72,8 @@ def test_json_items_route_and_rerun_is_idempotent(client):
     assert r.status_code == 201, r.text
     data = r.json()
     assert {a["proposal_id"]: a["panel_id"] for a in data["assignments"]} == {"p1": "A", "p2": "A", "p3": "B", "p4": "B", "p5": "C"}
-    assert set(data["assignments"][0]) == {"proposal_id", "panel_id", "backup_panel_id", "affinity", "flagged", "reason"}
+    assert set(data["assignments"][0]) == {"proposal_id", "panel_id", "backup_panel_id", "affinity", "flagged", "reason",
+                                         "eligible", "failed_rules"}
     assert data["panels"] == [{"id": "A", "load": 2, "min": 0, "max": 100}, {"id": "B", "load": 2, "min": 0, "max": 100},
                               {"id": "C", "load": 1, "min": 0, "max": 100}]
     assert data["actor"] == "王老师 (key#1)" and data["reused"] is False

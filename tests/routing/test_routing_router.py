@@ -287,7 +287,8 @@ def test_exports_xlsx_and_json(tmp_path):
     path = router.export(state.run_id, tmp_path / "routing.json")
     data = json.loads(path.read_text(encoding="utf-8"))
     assert set(data) == {"run_id", "assignments", "panels"} and data["run_id"] == state.run_id
-    assert set(data["assignments"][0]) == {"proposal_id", "panel_id", "backup_panel_id", "affinity", "flagged", "reason"}
+    assert set(data["assignments"][0]) == {"proposal_id", "panel_id", "backup_panel_id", "affinity", "flagged", "reason",
+                                         "eligible", "failed_rules"}
     assert {p["id"]: p["load"] for p in data["panels"]} == {"A": 1, "B": 3, "C": 2}
     assert set(data["panels"][0]) == {"id", "load", "min", "max"}
     with pytest.raises(InputError, match="accepted: .xlsx, .json"):

@@ -15,8 +15,9 @@ from service.app import create_app
 from service_support import make_settings
 
 MAX_EXAMPLES = 30
-# Why a schema-valid request may still be refused: the text has no content to judge.
-SEMANTIC_REJECTIONS = {"text_empty", "text_too_short"}
+# Why a schema-valid request may still be refused: the text has no content to judge; or, for
+# /v1/check, fields that contradict each other (an end before the start, …) or no field at all.
+SEMANTIC_REJECTIONS = {"text_empty", "text_too_short", "inconsistent_fields", "nothing_to_check"}
 
 
 # The app is built at import (schemathesis reads its OpenAPI document at collection); the
