@@ -71,6 +71,34 @@ def length_figure(ev: Evaluation):
     return fig
 
 
+def genre_figure(ev: Evaluation):
+    """Top-1 accuracy by genre for each ranker, and the fused ranker's out-of-scope recall and false flags."""
+    table = ev.by_genre().reset_index()
+    genres = list(dict.fromkeys(table["genre"]))
+    fig = Figure(figsize=(9, 4.5))
+    ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    width = 0.8 / len(ev.metrics)
+    for k, m in enumerate(ev.metrics):
+        rows = table[table["ranker"] == m.name].set_index("genre")
+        ax.bar(np.arange(len(genres)) + k * width, [rows.loc[g, "top1"] or 0 for g in genres], width, label=m.name)
+    ax.set_xticks(np.arange(len(genres)) + width * (len(ev.metrics) - 1) / 2, genres, rotation=30)
+    ax.set_ylabel("top-1 accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.set_title(f"Top-1 by genre, split {ev.split}")
+    fused = table[table["ranker"] == "fused"].set_index("genre")
+    x = np.arange(len(genres))
+    ax2.bar(x - 0.2, [fused.loc[g, "oos_recall"] if fused.loc[g, "oos_recall"] is not None else 0 for g in genres], 0.4,
+            label="out-of-scope recall")
+    ax2.bar(x + 0.2, [fused.loc[g, "false_flags"] or 0 for g in genres], 0.4, label="in-scope false flags")
+    ax2.set_xticks(x, genres, rotation=30)
+    ax2.set_ylim(0, 1)
+    ax2.legend(fontsize=8)
+    ax2.set_title("In scope or not (fused)")
+    fig.tight_layout()
+    return fig
+
+
 def markdown_table(df) -> str:
     """A GitHub Markdown table of a DataFrame (no extra dependency)."""
     head = "| " + " | ".join(map(str, df.columns)) + " |"
@@ -87,6 +115,7 @@ def write_report(ev: Evaluation, out_dir: str | Path) -> Path:
         ("confusion.png", confusion_figure(ev)),
         ("scores.png", score_histogram_figure(ev)),
         ("by_length.png", length_figure(ev)),
+        ("by_genre.png", genre_figure(ev)),
     ):
         fig.savefig(out / name, dpi=110)
     fused = ev.fused
@@ -96,6 +125,12 @@ def write_report(ev: Evaluation, out_dir: str | Path) -> Path:
         f"{fused.n} labelled texts, {fused.n_in_scope} in scope, {fused.n - fused.n_in_scope} out of scope.",
         "",
         markdown_table(ev.table().reset_index()),
+        "",
+        "## By genre",
+        "",
+        markdown_table(ev.by_genre().reset_index().fillna("—")),
+        "",
+        "![by genre](by_genre.png)",
         "",
         "## Calibration (fused): is a score of 0.8 right about 8 times in 10?",
         "",

@@ -68,7 +68,7 @@ def test_evaluate_command_prints_three_rankers_and_writes_report(cli_run, small_
     assert "calibration" in out and "most confused" in out
     report = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
     assert "| fused |" in report
-    for png in ("confusion.png", "scores.png", "by_length.png"):
+    for png in ("confusion.png", "scores.png", "by_length.png", "by_genre.png"):
         assert (tmp_path / "rep" / png).read_bytes()[:4] == b"\x89PNG"
 
 

@@ -131,16 +131,30 @@
     return li;
   }
 
+  // The verdict in words, one per reason the API gives.
+  const VERDICTS = {
+    fits: "找到匹配的支持方向",
+    no_direction_fits: "未找到合适的支持方向",
+    too_vague: "内容过于笼统，无法判断",
+    unsupported_language: "暂不支持该语言",
+  };
+
   function render(result, text) {
     hideStatus();
     results.hidden = false;
     const verdict = $("verdict");
     verdict.className = "verdict " + (result.in_scope ? "in-scope" : "out-of-scope");
     verdict.dataset.inScope = String(result.in_scope);
+    verdict.dataset.reason = result.reason;
     verdict.replaceChildren(
-      el("strong", { text: result.in_scope ? "找到匹配的支持方向" : "未找到合适的支持方向" }),
+      el("strong", { text: VERDICTS[result.reason] || (result.in_scope ? VERDICTS.fits : VERDICTS.no_direction_fits) }),
       el("span", { class: "message", text: result.message })
     );
+    // an unsupported language gets no guessed direction, so there is nothing below to show
+    for (const id of ["directions-heading", "directions", "clusters-card"]) {
+      const node = $(id);
+      if (node) node.hidden = result.directions.length === 0;
+    }
     const spans = result.directions.flatMap((d) => d.matched_spans || []);
     const marked = highlight($("highlighted"), text, spans);
     $("terms-hint").textContent = marked

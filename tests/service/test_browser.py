@@ -162,3 +162,17 @@ def test_the_length_counter_shows_the_api_limit(page, settings):
     counter = page.locator("#counter")
     page.wait_for_function("() => document.getElementById('counter').textContent.includes('/')")
     assert counter.inner_text() == f"5 / {settings.max_text_chars} 字"
+
+
+@pytest.mark.parametrize("text, reason, heading", [
+    ("本项目开展关键技术研究，实现产业化，推动产业升级。", "too_vague", "内容过于笼统"),
+    ("Phát triển vật liệu cực dương natri-ion cho pin lưu trữ năng lượng", "unsupported_language", "暂不支持该语言"),
+])
+def test_the_page_says_why_in_words(page, text, reason, heading):
+    submit(page, "", text)
+    page.wait_for_selector(f"#results:not([hidden]) #verdict[data-reason='{reason}']")
+    assert heading in page.locator("#verdict").inner_text()
+    if reason == "unsupported_language":  # no direction is guessed, so none is shown
+        assert page.locator("#directions").is_hidden() and page.locator("#directions li").count() == 0
+    else:
+        assert page.locator("#directions li.direction").count() > 0
