@@ -9,6 +9,8 @@ from tqdm import tqdm
 from matcher import InputError, Matcher, MatchResult
 from matcher.tables import check_output, flat_row, read_table, require_column, write_table
 
+from .limits import table_limits
+
 
 def result_row(row_id: str, result: MatchResult | InputError) -> dict:
     """One output row: the result's own JSON shape (:meth:`MatchResult.to_dict`), its id and its error."""
@@ -32,7 +34,7 @@ def add_verdicts(rows: list[dict], flat: list[dict], df, texts: list, max_text_c
 
 def run_batch(args) -> int:
     output = check_output(args.output)
-    df = read_table(args.input)
+    df = read_table(args.input, table_limits(args))
     require_column(df, args.text_column, args.input, "--text-column")
     if args.id_column in df.columns:
         ids = [str(v) for v in df[args.id_column]]

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from matcher.errors import InputError
 
+from .limits import add_limit_options
 from .render import render_table
 
 
@@ -162,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--top-k", type=int, default=3, help="directions per row (1–40, default 3)")
     b.add_argument("--check", action="store_true", help="also hold each row against the guide's rules (eligible, "
                    "failed_rules; field columns such as fiscal_funding_wan are read when present)")
+    add_limit_options(b, "GUIDE_MATCH_TABLE_MAX_ROWS")
     b.set_defaults(func=cmd_batch)
 
     h = sub.add_parser("check", help="hold a proposal against the guide's rules (funding, ratio, duration, targets)")
@@ -222,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--conflict-rule", choices=["quorum", "strict"], help="override the panels file's conflict rule")
     r.add_argument("--flag-below", type=float, help="flag proposals whose best affinity is below this (default 0.2)")
     r.add_argument("--actor", help="who runs it, for the audit log (default: $GUIDE_MATCH_ACTOR or the user name)")
+    add_limit_options(r, "GUIDE_MATCH_ROUTING_MAX_PROPOSALS")
     r.set_defaults(func=cmd_route)
 
     o = sub.add_parser("override", help="move a routed proposal to another panel, with a reason (checked and recorded)")
@@ -237,14 +243,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``): raised like Ctrl-C, so half-written outputs are removed on the way out."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+@contextmanager
+def terminate_cleanly() -> Iterator[None]:
+    """Within the block SIGTERM unwinds the stack like Ctrl-C, so ``finally`` clauses (and
+    :func:`matcher.tables.atomic_output`) still clean up; the previous handler is restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with terminate_cleanly():
+            return args.func(args)
     except InputError as err:
-        print(f"guide-match: error: {err.message}", file=sys.stderr)
+        print(f"guide-match: error: {err.message}" + (f" ({err.detail})" if err.detail else ""), file=sys.stderr)
         return 2
+    except Terminated:
+        print("guide-match: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("guide-match: interrupted", file=sys.stderr)
         return 130

@@ -12,6 +12,7 @@ from routing.config import RoutingSettings
 from routing.export import check_output_path
 from routing.options import parse_closed, parse_extra_room
 
+from .limits import table_limits
 from .render import render_table
 
 
@@ -46,7 +47,7 @@ def run_route(args) -> int:
     settings = RoutingSettings.from_env()
     output = check_output_path(args.output)
     panels = load_panels(args.panels or settings.panels)
-    proposals = read_proposals(args.proposals)
+    proposals = read_proposals(args.proposals, table_limits(args, settings.max_proposals))
     options = RoutingOptions.create(
         closed=parse_closed(args.close),
         extra_room=parse_extra_room(args.extra_room),

@@ -8,6 +8,7 @@ is defined here once and read by the library, the command line, the API and its 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from models import DEFAULT_MODEL_DIR, MODELS_DIR
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .tables import TableLimits
 
 ENV_PREFIX = "GUIDE_MATCH_"
 
@@ -79,6 +83,15 @@ class MatcherConfig(BaseSettings):
     max_text_chars: int = Field(20_000, ge=1)
     # Below this many meaningful characters a text is too short to judge.
     min_text_chars: int = Field(4, ge=1)
+    # Tables (batch input, routing tables, uploads to the API) are checked against these before
+    # and while they are parsed. The routing API and `route` take their row limit from
+    # GUIDE_MATCH_ROUTING_MAX_PROPOSALS; the command line's --max-rows/--trusted raise them.
+    table_max_rows: int = Field(10_000, ge=1)
+    table_max_columns: int = Field(100, ge=1)
+    # Characters in one cell or JSON value (Excel's own limit for a cell is 32,767).
+    table_max_field_chars: int = Field(32_767, ge=1)
+    # Bytes a table may hold once unpacked: an .xlsx's declared uncompressed size, a .csv's size.
+    table_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
 
     @classmethod
     def from_env(cls, **overrides) -> "MatcherConfig":
@@ -90,6 +103,17 @@ class MatcherConfig(BaseSettings):
             return cls(**{k: v for k, v in overrides.items() if v is not None})
         except ValidationError as err:
             raise settings_error(err) from None
+
+    def table_limits(self, max_rows: int | None = None) -> "TableLimits":
+        """The bounds for reading a table (``max_rows``: another row limit, e.g. routing's)."""
+        from .tables import TableLimits
+
+        return TableLimits(
+            max_rows=max_rows or self.table_max_rows,
+            max_columns=self.table_max_columns,
+            max_field_chars=self.table_max_field_chars,
+            max_bytes=self.table_max_bytes,
+        )
 
     def replace(self, **changes) -> "MatcherConfig":
         """A copy with ``changes`` applied and validated."""

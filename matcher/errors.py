@@ -8,11 +8,14 @@ class InputError(ValueError):
     ``field`` names the offending argument, column or JSON field when there is one,
     so the CLI and the HTTP API can point at it; ``code`` is a stable name for the
     kind of problem (``text_empty``, ``text_too_short``, ``text_too_long``,
-    ``wrong_type``, ``top_k_out_of_range``) that clients can branch on.
+    ``wrong_type``, ``top_k_out_of_range``) that clients can branch on. ``detail`` is
+    extra help for the command line about the user's own file (its headers, say); the
+    API never sends it, since it may quote uploaded content.
     """
 
-    def __init__(self, message: str, field: str | None = None, code: str = "invalid_input"):
+    def __init__(self, message: str, field: str | None = None, code: str = "invalid_input", detail: str | None = None):
         super().__init__(message)
         self.message = message
         self.field = field
         self.code = code
+        self.detail = detail

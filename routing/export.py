@@ -1,4 +1,8 @@
-"""The routing sheet (.xlsx: a summary, then one sheet per panel) and the run's JSON (.json)."""
+"""The routing sheet (.xlsx: a summary, then one sheet per panel) and the run's JSON (.json).
+
+Every cell goes through :func:`matcher.tables.cell_value` (in :func:`_put`), so a title, an
+organisation, an id, an actor or a reason that starts like a formula is shown as text.
+"""
 from __future__ import annotations
 
 import io
@@ -11,7 +15,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from matcher.errors import InputError
-from matcher.tables import check_output
+from matcher.tables import atomic_output, cell_value, check_output
 from .store import AssignmentRow, RunState
 
 OUTPUT_SUFFIXES = (".xlsx", ".json")
@@ -85,15 +89,20 @@ def _sheet_title(text: str, used: set[str]) -> str:
     return title
 
 
+def _put(ws, row: int, column: int, value: object):
+    """Write one cell as text or a number, never as a formula."""
+    return ws.cell(row=row, column=column, value=cell_value(value))
+
+
 def _table(ws, start_row: int, headers: list[str], rows: list[list], flag_col: int | None = None) -> int:
     """Write a header and rows from ``start_row``; the next free row."""
     for c, h in enumerate(headers, 1):
-        cell = ws.cell(row=start_row, column=c, value=h)
+        cell = _put(ws, start_row, c, h)
         cell.font = _BOLD
         cell.fill = _HEAD_FILL
     for r, values in enumerate(rows, start_row + 1):
         for c, v in enumerate(values, 1):
-            cell = ws.cell(row=r, column=c, value=v)
+            cell = _put(ws, r, c, v)
             cell.alignment = _WRAP
         if flag_col is not None and values[flag_col]:
             for c in range(1, len(values) + 1):
@@ -143,7 +152,7 @@ def workbook(state: RunState) -> Workbook:
     used: set[str] = set()
     ws.title = _sheet_title("汇总", used)
 
-    ws.cell(row=1, column=1, value=f"评审组分配表　运行编号 {run.run_id}").font = _TITLE
+    _put(ws, 1, 1, f"评审组分配表　运行编号 {run.run_id}").font = _TITLE
     info = [
         ("创建时间 (UTC)", run.created_at),
         ("操作人", run.actor),
@@ -158,11 +167,11 @@ def workbook(state: RunState) -> Workbook:
         ("匹配器版本", run.matcher_version),
     ] + [("备注", n) for n in run.notes]
     for r, (k, v) in enumerate(info, 3):
-        ws.cell(row=r, column=1, value=k).font = _BOLD
-        ws.cell(row=r, column=2, value=v)
+        _put(ws, r, 1, k).font = _BOLD
+        _put(ws, r, 2, v)
     row = 3 + len(info) + 1
 
-    ws.cell(row=row, column=1, value="各评审组工作量").font = _TITLE
+    _put(ws, row, 1, "各评审组工作量").font = _TITLE
     load_rows = [
         [p["id"], p["name"], "、".join(map(str, p["directions"])), len(p["members"]), p["quorum"],
          p["min"], p["max"], loads[p["id"]], _status(p, loads[p["id"]])]
@@ -171,13 +180,13 @@ def workbook(state: RunState) -> Workbook:
     row = _table(ws, row + 1, ["评审组", "名称", "覆盖方向", "专家数", "法定人数", "最少", "最多", "已分配", "状态"], load_rows)
 
     flagged = [r for r in state.rows if r.flagged]
-    ws.cell(row=row, column=1, value=f"待人工审核（{len(flagged)}）").font = _TITLE
+    _put(ws, row, 1, f"待人工审核（{len(flagged)}）").font = _TITLE
     row = _table(
         ws, row + 1, ["编号", "项目名称", "申报单位", "首选方向", "匹配度", "原因"],
         [[r.proposal_id, r.title, r.applicant_org, _direction(r), r.affinity, r.reason] for r in flagged],
     )
 
-    ws.cell(row=row, column=1, value="全部申报书的分配及理由").font = _TITLE
+    _put(ws, row, 1, "全部申报书的分配及理由").font = _TITLE
     row = _table(
         ws, row + 1, ["编号", "项目名称", "申报单位", "形式审查", "未通过的规则", "评审组", "备选评审组", "匹配度",
                       "待人工审核", "人工调整", "分配理由"],
@@ -192,8 +201,8 @@ def workbook(state: RunState) -> Workbook:
     for p in panels:
         sheet = wb.create_sheet(_sheet_title(f"{p['id']} {p['name']}", used))
         members = "、".join(f"{m['name']}（{m['organisation']}）" for m in p["members"])
-        sheet.cell(row=1, column=1, value=f"{p['id']} {p['name']}　覆盖方向 {'、'.join(map(str, p['directions']))}").font = _TITLE
-        sheet.cell(row=2, column=1, value=f"已分配 {loads[p['id']]}（最少 {p['min']}，最多 {p['max']}；{_status(p, loads[p['id']])}）；"
+        _put(sheet, 1, 1, f"{p['id']} {p['name']}　覆盖方向 {'、'.join(map(str, p['directions']))}").font = _TITLE
+        _put(sheet, 2, 1, f"已分配 {loads[p['id']]}（最少 {p['min']}，最多 {p['max']}；{_status(p, loads[p['id']])}）；"
                                           f"法定人数 {p['quorum']}；专家：{members}")
         mine = [r for r in state.rows if r.panel_id == p["id"]]
         _table(
@@ -232,12 +241,9 @@ def _recused(r: AssignmentRow, panel: dict, panels: list[dict]) -> str:
 def write_output(state: RunState, path: str | Path) -> Path:
     """Write ``state`` as a routing sheet (.xlsx) or JSON (.json), atomically."""
     path = check_output_path(path)
-    if path.suffix.lower() == ".json":
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(json.dumps(to_json(state), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
-    else:
-        tmp = path.with_name(path.name + ".part")
-        workbook(state).save(tmp)
-        tmp.replace(path)
+    with atomic_output(path) as tmp:
+        if path.suffix.lower() == ".json":
+            tmp.write_text(json.dumps(to_json(state), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        else:
+            workbook(state).save(tmp)
     return path

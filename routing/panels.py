@@ -435,11 +435,11 @@ def load_panels(path: str | Path | None = None) -> PanelSet:
     """The panels file at ``path`` (default: the packaged ``corpus/panels.yaml``), validated."""
     path = Path(path) if path else DEFAULT_PANELS_PATH
     if path.suffix.lower() not in (".yaml", ".yml"):
-        raise InputError(f"panels file {path}: must be a .yaml file", "panels")
+        raise InputError(f"panels file {path.name}: must be a .yaml file", "panels")
     if not path.is_file():
-        raise InputError(f"panels file {path}: no such file", "panels")
+        raise InputError(f"panels file {path.name}: no such file", "panels")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise InputError(f"panels file {path}: not UTF-8 text; save it as UTF-8", "panels") from None
-    return parse_panels(text, str(path))
+        raise InputError(f"panels file {path.name}: not UTF-8 text; save it as UTF-8", "panels") from None
+    return parse_panels(text, path.name)  # messages name the file, not the server's folders

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from eligibility.facts import FIELD_COLUMNS
 from matcher.errors import InputError
-from matcher.tables import read_table
+from matcher.tables import TableLimits, read_table
 from matcher.text import normalize
 
 COLUMNS = ("id", "title", "abstract", "applicant_org", "partner_orgs")
@@ -27,6 +27,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "partner_orgs": ("partner_orgs", "合作单位"),
 }
 MAX_ID_CHARS = 200
+MAX_FIELD_CHARS = 32_767
+"""Characters in any one field of a proposal (a table's own cap comes from its :class:`TableLimits`)."""
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ORG_SPLIT = re.compile(r"[;；\n]+")
 # Punctuation, brackets and spaces that differ between two spellings of one organisation.
 _ORG_NOISE = re.compile(r"[\s\"'“”‘’`·・.,，、()（）\[\]【】<>《》{}_\-—–/]+")
@@ -123,11 +126,24 @@ def _resolve_columns(columns: Iterable[str], source: str) -> dict[str, str]:
 
 
 def _clean(value: object) -> str:
+    """A field as text: NFC, control characters (form feeds and the like from PDF copies) as spaces."""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return unicodedata.normalize("NFC", str(value)).strip()
+    return _CONTROL.sub(" ", unicodedata.normalize("NFC", str(value))).strip()
+
+
+def _field_problem(value: object) -> str | None:
+    """What is wrong with one field's value, as the public API checks a text; None when nothing is."""
+    text = value if isinstance(value, str) else "" if value is None else str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired surrogate (\\ud800–\\udfff), which is not valid Unicode text"
+    if len(text) > MAX_FIELD_CHARS:
+        return f"is {len(text)} characters long; at most {MAX_FIELD_CHARS} per field"
+    return None
 
 
 def _build(rows: Sequence[Mapping], cols: dict[str, str], source: str, where, first_line: int) -> list[Proposal]:
@@ -136,6 +152,10 @@ def _build(rows: Sequence[Mapping], cols: dict[str, str], source: str, where, fi
     problems: list[str] = []
     for n, row in enumerate(rows):
         line = first_line + n
+        bad = next(((name, why) for name, col in cols.items() for v in _values(row.get(col)) if (why := _field_problem(v))), None)
+        if bad:
+            problems.append(f"{where(line)}: {bad[0]} {bad[1]}")
+            continue
         pid = _clean(row.get(cols["id"]))
         if not pid:
             problems.append(f"{where(line)}: empty id")
@@ -167,26 +187,42 @@ def _build(rows: Sequence[Mapping], cols: dict[str, str], source: str, where, fi
     return out
 
 
+def _values(value: object) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def _require(cols: dict[str, str], have: Sequence[str], source: str) -> None:
+    """The id and text columns are there; the headers found go in the error's ``detail`` (command line only)."""
+    detail = "columns: " + (", ".join(map(str, have)) or "(none)")
     if "id" not in cols:
-        listed = ", ".join(map(str, have)) or "(none)"
-        raise InputError(f"{source}: no column 'id' (or 编号) naming each proposal (columns: {listed})", "id")
+        raise InputError(f"{source}: no column 'id' (or 编号) naming each proposal among its {len(have)} columns "
+                         "(the first row must hold the headers)", "id", detail=detail)
     if "title" not in cols and "abstract" not in cols:
-        listed = ", ".join(map(str, have)) or "(none)"
         raise InputError(
-            f"{source}: needs a column 'abstract' (摘要) and/or 'title' (项目名称) with the text to match (columns: {listed})",
-            "abstract",
+            f"{source}: needs a column 'abstract' (摘要) and/or 'title' (项目名称) with the text to match",
+            "abstract", detail=detail,
         )
 
 
-def read_proposals(path: str | Path) -> list[Proposal]:
-    """Proposals from a .csv (UTF-8), .xlsx or .jsonl table; :class:`InputError` says what is wrong."""
-    df = read_table(path)
-    cols = _resolve_columns(df.columns, str(path))
-    _require(cols, list(df.columns), str(path))
+def read_proposals(path: str | Path, limits: TableLimits | None = None, label: str | None = None) -> list[Proposal]:
+    """Proposals from a .csv (UTF-8), .xlsx or .jsonl table; :class:`InputError` says what is wrong.
+
+    ``limits`` bound the table (default: the settings', with routing's row limit); ``label`` names
+    the file in messages (default: its name).
+    """
+    if limits is None:
+        from matcher.config import MatcherConfig
+
+        from .config import RoutingSettings
+
+        limits = MatcherConfig.from_env().table_limits(RoutingSettings.from_env().max_proposals)
+    label = label or Path(path).name
+    df = read_table(path, limits, label)
+    cols = _resolve_columns(df.columns, label)
+    _require(cols, list(df.columns), label)
     if Path(path).suffix.lower() == ".jsonl":
-        return _build(df.to_dict("records"), cols, str(path), lambda n: f"line {n}", 1)
-    return _build(df.to_dict("records"), cols, str(path), lambda n: f"row {n}", 2)
+        return _build(df.to_dict("records"), cols, label, lambda n: f"line {n}", 1)
+    return _build(df.to_dict("records"), cols, label, lambda n: f"row {n}", 2)
 
 
 def proposals_from_items(items: object, source: str = "items") -> list[Proposal]:

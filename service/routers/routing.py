@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from matcher import InputError
+from matcher.tables import TableTooLarge
 from routing import PanelsError, Router, RoutingInfeasible, RoutingOptions, proposals_from_items, read_proposals
 from routing.export import to_json, xlsx_bytes
 from routing.options import parse_closed, parse_extra_room
@@ -74,6 +75,7 @@ def get_router(request: Request) -> Router:
                 existing.panels  # load and validate now: a broken file is the server's problem
             except InputError as err:
                 log.error("routing is not available: %s", err.message)
+                # The message names the panels file by its name only (routing.panels), never its folder.
                 raise ApiError(500, "routing_unavailable", f"routing is not configured correctly: {err.message}") from None
             app.state.routing_router = existing
     return existing
@@ -111,7 +113,9 @@ def _api_error(err: InputError) -> ApiError:
         return ApiError(409, "override_refused", err.message, err.field)
     if isinstance(err, PanelsError):
         return ApiError(422, "invalid_panel_option", err.message, err.field)
-    return ApiError(422, "invalid_input", err.message, err.field)
+    if isinstance(err, TableTooLarge):
+        return ApiError(413, err.code, err.message, err.field)
+    return ApiError(422, err.code if err.code == "field_too_long" else "invalid_input", err.message, err.field)
 
 
 async def _run_state(routing: Router, run_id: str) -> RunState:
@@ -129,26 +133,24 @@ def _validated(model: type[BaseModel], data: Any) -> BaseModel:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in err.errors()]) from None
 
 
-async def _read_upload(upload: UploadFile) -> tuple[list[Proposal], str]:
+async def _read_upload(upload: UploadFile, settings) -> tuple[list[Proposal], str]:
     name = Path(upload.filename or "").name
     suffix = Path(name).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise ApiError(422, "invalid_file_type",
-                       f"file {name or '(no name)'!r}: accepted types are {', '.join(UPLOAD_SUFFIXES)}", "file")
+                       f"the file's type {suffix[:16] or '(none)'!r} is not accepted; accepted types are "
+                       f"{', '.join(UPLOAD_SUFFIXES)}", "file")
     data = await upload.read()
-    safe = _SAFE_NAME.sub("_", name) or f"proposals{suffix}"
+    safe = _SAFE_NAME.sub("_", name)[:100] or f"proposals{suffix}"
+    limits = settings.matcher.table_limits(settings.routing.max_proposals)
 
     def parse() -> list[Proposal]:
         with tempfile.TemporaryDirectory(prefix="guide-match-upload-") as tmp:
-            path = Path(tmp) / safe
+            path = Path(tmp) / f"upload{suffix}"
             path.write_bytes(data)
-            try:
-                return read_proposals(path)
-            except InputError as err:
-                err.message = err.message.replace(str(path), name)
-                raise
+            return read_proposals(path, limits, label=safe)
 
-    return await run_in_threadpool(parse), name
+    return await run_in_threadpool(parse), safe
 
 
 async def _run_request(request: Request) -> tuple[list[Proposal], RunOptionsIn, str]:
@@ -175,7 +177,7 @@ async def _run_request(request: Request) -> tuple[list[Proposal], RunOptionsIn, 
             if isinstance(value, str) and value.strip():
                 fields[key] = value.strip()
         options = _validated(RunOptionsIn, fields)
-        proposals, source = await _read_upload(upload)
+        proposals, source = await _read_upload(upload, request.app.state.settings)
         return proposals, options, source
     try:
         data = await request.json()
