@@ -21,6 +21,8 @@ others make a quorum. ``strict``: a proposal never goes to a panel with a confli
 MAX_EXTRA_ROOM = 100_000
 """Most extra places one panel may be given in a run (more than any call has proposals)."""
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
 _ROOM = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9_.-]{0,31})\s*[=:]\s*\+?(\d{1,6})\s*$")
 
 
@@ -81,3 +83,18 @@ def parse_extra_room(values: Iterable[str] | None, field_name: str = "--extra-ro
 def parse_closed(values: Iterable[str] | None) -> tuple[str, ...]:
     """``["P03", "P04,P05"]`` -> ``("P03", "P04", "P05")``."""
     return tuple(p.strip() for v in values or () for p in str(v).split(",") if p.strip())
+
+
+def check_label(value: str, field: str) -> str:
+    """An actor's name or an override's reason, refused when it holds a control character (a line
+    break or a terminal escape would forge lines in the logs and the audit trail) or is not valid
+    Unicode text."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{field} contains an unpaired surrogate, which is not valid Unicode text", field,
+                         "invalid_text") from None
+    if _CONTROL.search(value):
+        raise InputError(f"{field} must be one line of text: control characters (line breaks, tabs, escapes) "
+                         "are not accepted", field, "invalid_text")
+    return value

@@ -22,7 +22,7 @@ from .affinity import panel_affinity, score_matrix
 from .assign import BEST, CAPACITY, HELD, LOW, MINIMUM, NO_PANEL, Solution, choose_backups, solve, triage
 from .conflicts import Conflicts, find_conflicts, panel_allows
 from .export import write_output
-from .options import RoutingOptions
+from .options import RoutingOptions, check_label
 from .panels import PanelSet, load_panels
 from .proposals import Proposal
 from .store import AssignmentRow, OverrideRecord, RoutingStore, RunRecord, RunState, now, run_key
@@ -80,6 +80,7 @@ class Router:
         if self.matcher is None:
             raise RuntimeError("Router.route needs a matcher")
         options = options or RoutingOptions()
+        actor = check_label(actor, "actor")
         if not proposals:
             raise InputError("no proposals to route", "input")
         panels = self.panels.with_options(options.closed, options.extra_room, options.conflict_rule)
@@ -245,10 +246,10 @@ class Router:
         A conflict of interest under the run's rule is never overridden. A panel over its maximum, or
         one left below its minimum, needs ``force=True`` (recorded with the override).
         """
-        reason = (reason or "").strip()
+        reason = check_label((reason or "").strip(), "reason")
         if not reason:
             raise InputError("an override needs a reason (why the proposal moves)", "reason")
-        actor = (actor or "").strip() or "unknown"
+        actor = check_label((actor or "").strip(), "actor") or "unknown"
         warnings: list[str] = []
         with self.store.transaction() as tx:
             run = tx.run_record(run_id)

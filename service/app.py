@@ -21,12 +21,16 @@ from fastapi.staticfiles import StaticFiles
 from matcher.version import package_version
 
 from .errors import RequestGuardMiddleware, install_exception_handlers
+from .headers import SecurityHeadersMiddleware
+from .logs import get_logger
+from .readiness import Readiness
 from .routers import check, directions, health, limits, match, routing, web
 from .routers.web import DOCS_ASSETS_DIR, DOCS_ASSETS_URL, STATIC_DIR
 from .schemas.check import document_limits
 from .settings import Settings, get_settings
+from .throttle import SUMMARY_PERIOD, ClientLimits, RateLimitMiddleware, RefusalLog
 
-log = logging.getLogger("guide_match.service")
+log = get_logger("guide_match.service")
 
 # The routers the app serves, in order. Staff-only endpoints add theirs here, e.g.
 #   from .routers import routing;  ROUTERS.append(routing.router)
@@ -62,7 +66,22 @@ async def lifespan(app: FastAPI):
             log.exception("the matcher could not be loaded")
             raise
         log.info("matcher ready: %s", app.state.matcher.version)
-    yield
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_summarise_refusals, app)
+        try:
+            yield
+        finally:
+            tasks.cancel_scope.cancel()
+    for refusals in (app.state.rate_refusals, app.state.key_refusals):
+        refusals.flush(force=True)
+
+
+async def _summarise_refusals(app: FastAPI) -> None:
+    """Write the throttles' summary lines once their period is over, even for a client that went quiet."""
+    while True:
+        await anyio.sleep(SUMMARY_PERIOD / 4)
+        for refusals in (app.state.rate_refusals, app.state.key_refusals):
+            refusals.flush()
 
 
 def _openapi_with_limits(app: FastAPI, settings: Settings):
@@ -121,15 +140,24 @@ def create_app(settings: Settings | None = None, matcher: Any = None) -> FastAPI
     )
     app.state.settings = settings
     app.state.matcher = matcher
+    app.state.readiness = Readiness()
+    app.state.rate_limits = ClientLimits(settings.rate_limit, "public")
+    app.state.rate_refusals = RefusalLog("requests over the rate limit (GUIDE_MATCH_RATE_LIMIT)")
+    app.state.key_failures = ClientLimits(settings.key_failure_limit, "staff-key-failures")
+    app.state.key_refusals = RefusalLog("staff requests after too many wrong API keys")
     install_exception_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.openapi = _openapi_with_limits(app, settings)  # type: ignore[method-assign]
-    # Middleware: the last added is the outermost. CORS wraps the guard so that the guard's
-    # 413/415/400 answers still carry CORS headers for the portal's browser.
-    app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Middleware: the last added is the outermost. The rate limit refuses before a body is read;
+    # the security headers cover the guard's own answers; CORS wraps them all so that the 413/415/
+    # 400/429 answers still carry CORS headers for the portal's browser.
+    app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_body_bytes,
+                       max_json_depth=settings.max_json_depth, read_timeout=settings.read_timeout)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RateLimitMiddleware, limits=app.state.rate_limits, refusals=app.state.rate_refusals)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

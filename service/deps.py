@@ -1,18 +1,20 @@
 """FastAPI dependencies shared by the routers: the settings, the loaded matcher, the staff API key."""
 from __future__ import annotations
 
-import logging
 import secrets
+import time
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from matcher import Matcher
 
-from .errors import ApiError
+from .errors import ApiError, logged_path
+from .logs import get_logger
 from .settings import Settings
+from .throttle import client_of, retry_after
 
-log = logging.getLogger("guide_match.service.auth")
+log = get_logger("guide_match.service.auth")
 
 
 def get_settings(request: Request) -> Settings:
@@ -42,6 +44,12 @@ def request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
+def request_deadline(request: Request) -> float:
+    """When the request's time budget runs out (``time.monotonic()``), counted from its arrival."""
+    started = getattr(request.state, "started", None) or time.monotonic()
+    return started + request.app.state.settings.time_budget
+
+
 def _presented_key(request: Request) -> str | None:
     key = request.headers.get("x-api-key")
     if key:
@@ -58,8 +66,18 @@ def require_api_key(request: Request, settings: Annotated[Settings, Depends(get_
 
     Returns an opaque label of the key that matched (its position, never the key itself),
     for audit logs. A missing or wrong key gets 401 in the API's error shape; the attempt
-    is logged with the request id and client address, never with the key presented.
+    is logged with the request id and client address, never with the key presented. A client
+    with too many wrong keys (``GUIDE_MATCH_KEY_FAILURE_LIMIT``) gets 429 until its window
+    passes, whatever key it sends; those refusals are summarised in the log, not listed.
     """
+    failures = request.app.state.key_failures
+    client = client_of(request.scope)
+    wait = failures.blocked_for(client) if failures else 0.0
+    if wait > 0:
+        request.app.state.key_refusals.refused(client)
+        raise ApiError(429, "too_many_requests",
+                       f"too many wrong API keys from this address; retry in {retry_after(wait)} s", "X-API-Key",
+                       headers={"Retry-After": retry_after(wait)})
     presented = _presented_key(request)
     matched = None
     if presented is not None:
@@ -70,10 +88,11 @@ def require_api_key(request: Request, settings: Annotated[Settings, Depends(get_
                 matched = f"key#{i + 1}"
     if matched is None:
         reason = "missing" if presented is None else "invalid"
-        client = request.client.host if request.client else "-"
+        if failures:
+            failures.hit(client)
         log.warning(
             "rejected %s API key for %s %s from %s [request_id=%s]",
-            reason, request.method, request.url.path, client, request_id(request),
+            reason, request.method, logged_path(request.scope), client, request_id(request),
         )
         raise ApiError(
             401,

@@ -3,26 +3,27 @@
 - :class:`ApiError` is what routes raise; the handlers below turn it, FastAPI's validation
   errors, Starlette's HTTP errors and the matcher's :class:`~matcher.InputError` into that shape.
 - :class:`RequestGuardMiddleware` (pure ASGI, outside the routes) gives every request an id
-  (``X-Request-ID``), rejects bodies over the size limit (413), non-JSON or non-UTF-8 content
-  types (415) and bodies that are not valid UTF-8 (400) before any route runs, logs one line per
-  request (method, route, status, time, id — never the body), and turns any unexpected
+  (``X-Request-ID``), rejects bodies over the size limit (413), bodies not sent in time (408),
+  non-JSON or non-UTF-8 content types (415), bodies that are not valid UTF-8 or JSON that is
+  nested too deeply or holds an endless number (400) before any route runs, logs one line per
+  request (method, path as sent, status, time, id — never the body), and turns any unexpected
   exception into a 500 in the same shape with the id, logging the traceback server-side.
 
 Proposal texts are confidential before funding: nothing here logs a body, a validation
-error's input, or an exception's message (which may quote the input).
+error's input, or an exception's message (which may quote the input); messages to clients
+never quote the request either (not even its path).
 """
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
-import traceback
 import uuid
 from collections.abc import Sequence
 from email.message import Message
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -32,12 +33,16 @@ from starlette.types import ASGIApp, Message as AsgiMessage, Receive, Scope, Sen
 from corpus import N_DIRECTIONS
 from matcher import InputError
 
-log = logging.getLogger("guide_match.service")
-access_log = logging.getLogger("guide_match.service.access")
+from .logs import get_logger, withheld
+
+log = get_logger("guide_match.service")
+access_log = get_logger("guide_match.service.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+MAX_LOGGED_PATH = 200
+"""Characters of a request's path written to the access log (a path may be 100 kB long)."""
 
 
 class ApiError(Exception):
@@ -128,6 +133,7 @@ _STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    408: "request_timeout",
     413: "body_too_large",
     415: "unsupported_media_type",
     429: "too_many_requests",
@@ -151,10 +157,12 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = _STATUS_CODES.get(exc.status_code, "http_error")
+    method = request.method[:16]
     if exc.status_code == 404 and exc.detail == "Not Found":
-        message = f"no such endpoint: {request.method} {request.url.path}; see /docs"
+        message = f"no such endpoint for {method}; see /docs for the API's endpoints"
     elif exc.status_code == 405:
-        message = f"method {request.method} is not allowed on {request.url.path}; see /docs"
+        allowed = (getattr(exc, "headers", None) or {}).get("Allow")
+        message = f"method {method} is not allowed here" + (f"; allowed: {allowed}" if allowed else "") + "; see /docs"
     else:
         message = str(exc.detail)
     return error_response(exc.status_code, code, message, None, headers=getattr(exc, "headers", None))
@@ -199,12 +207,54 @@ def _is_upload(scope: Scope) -> bool:
     return scope.get("path") in UPLOAD_PATHS and content_type == "multipart/form-data"
 
 
-class RequestGuardMiddleware:
-    """Request id, body limits, content-type and UTF-8 checks, access log and the last-resort 500."""
+def json_depth(value: object) -> int:
+    """How deeply a parsed JSON value nests (a scalar is 0, ``[]`` is 1), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            depth += 1
+            deepest = max(deepest, depth)
+            stack.extend((child, depth) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int):
+
+def json_problem(body: bytes, max_depth: int) -> str | None:
+    """Why a JSON body must be refused before any route parses it (None: it may go on).
+
+    Python's parser raises RecursionError for JSON nested ~1,000 deep and ValueError for an integer
+    of over 4,300 digits; both are answered here, and any nesting deeper than ``max_depth``.
+    Malformed JSON goes on, for the routes to answer with their own messages.
+    """
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        return f"the JSON body is nested too deeply; at most {max_depth} levels are accepted"
+    except json.JSONDecodeError:
+        return None
+    except ValueError:
+        return "the JSON body holds a number with too many digits"
+    depth = json_depth(value)
+    if depth > max_depth:
+        return f"the JSON body is nested {depth} levels deep; at most {max_depth} are accepted"
+    return None
+
+
+def logged_path(scope: Scope) -> str:
+    """The path as the client sent it (still percent-encoded), cut to :data:`MAX_LOGGED_PATH` characters."""
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else scope.get("path", "")
+    return path if len(path) <= MAX_LOGGED_PATH else path[:MAX_LOGGED_PATH] + f"…({len(path)} chars)"
+
+
+class RequestGuardMiddleware:
+    """Request id, body limits, content-type, UTF-8 and JSON checks, access log and the last-resort 500."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_json_depth: int = 32, read_timeout: float = 30.0):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_json_depth = max_json_depth
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -212,53 +262,48 @@ class RequestGuardMiddleware:
             return
         incoming = _header(scope, b"x-request-id")
         rid = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
-        method = scope.get("method", "GET")
-        path = scope.get("path", "")
         started = time.perf_counter()
-        state = {"status": None, "started": False}
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        state["started"] = time.monotonic()
+        method = scope.get("method", "GET")[:16]
+        progress = {"status": None, "started": False}
 
         async def send_with_id(message: AsgiMessage) -> None:
             if message["type"] == "http.response.start":
-                state["status"] = message["status"]
-                state["started"] = True
+                progress["status"] = message["status"]
+                progress["started"] = True
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", rid.encode("latin-1")))
                 message = {**message, "headers": headers}
             await send(message)
 
-        async def reply(status: int, code: str, message: str, field: str | None = None) -> None:
+        async def reply(status: int, code: str, message: str, field: str | None = None, close: bool = False) -> None:
             body = json.dumps(error_body(code, message, field), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-            await send_with_id(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-                }
-            )
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            if close:  # the rest of the body is not read, so the connection cannot be reused
+                headers.append((b"connection", b"close"))
+            await send_with_id({"type": "http.response.start", "status": status, "headers": headers})
             await send_with_id({"type": "http.response.body", "body": body})
 
         try:
             downstream_receive = receive
-            if method in _BODY_METHODS:
+            if scope.get("method") in _BODY_METHODS:
                 rejected = await self._check_body(scope, receive, reply)
                 if rejected is None:
                     return
                 downstream_receive = rejected
             await self.app(scope, downstream_receive, send_with_id)
         except Exception as exc:  # the last resort: never a stack trace or a bare 500 to the client
-            frames = "".join(traceback.format_tb(exc.__traceback__))
             # The exception's message is withheld: it may quote the proposal text.
-            log.error(
-                "unhandled %s in %s %s [request_id=%s]\n%s",
-                type(exc).__name__, method, path, rid, frames,
-            )
-            if not state["started"]:
+            log.error("unhandled %s in %s %s [request_id=%s]", type(exc).__name__, method, logged_path(scope), rid,
+                      exc_info=withheld(exc))
+            if not progress["started"]:
                 await reply(500, "internal_error", f"an internal error occurred; quote request id {rid} when reporting it")
         finally:
             access_log.info(
                 "%s %s %s %.1fms [request_id=%s]",
-                method, path, state["status"], (time.perf_counter() - started) * 1000, rid,
+                method, logged_path(scope), progress["status"], (time.perf_counter() - started) * 1000, rid,
             )
 
     async def _check_body(self, scope: Scope, receive: Receive, reply) -> Receive | None:
@@ -273,25 +318,33 @@ class RequestGuardMiddleware:
             if size > self.max_body_bytes:
                 await reply(
                     413, "body_too_large",
-                    f"the request body is {size} bytes; at most {self.max_body_bytes} are accepted",
+                    f"the request body is {size} bytes; at most {self.max_body_bytes} are accepted", close=True,
                 )
                 return None
         chunks: list[bytes] = []
         total = 0
         more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            total += len(chunk)
-            if total > self.max_body_bytes:
-                await reply(
-                    413, "body_too_large", f"the request body is over {self.max_body_bytes} bytes, the most accepted"
-                )
-                return None
-            chunks.append(chunk)
-            more = message.get("more_body", False)
+        # A body trickled in (or never finished) would hold the connection and its memory: it must
+        # arrive within the read timeout.
+        with anyio.move_on_after(self.read_timeout) as deadline:
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return None
+                chunk = message.get("body", b"")
+                total += len(chunk)
+                if total > self.max_body_bytes:
+                    await reply(
+                        413, "body_too_large", f"the request body is over {self.max_body_bytes} bytes, the most accepted",
+                        close=True,
+                    )
+                    return None
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+        if deadline.cancelled_caught:
+            await reply(408, "request_timeout",
+                        f"the request body did not arrive within {self.read_timeout:g} s; send it again", close=True)
+            return None
         body = b"".join(chunks)
         if body and not _is_upload(scope):
             problem = _json_content_type(_header(scope, b"content-type"))
@@ -302,6 +355,10 @@ class RequestGuardMiddleware:
                 body.decode("utf-8")
             except UnicodeDecodeError as err:
                 await reply(400, "invalid_utf8", f"the request body is not valid UTF-8 (byte {err.start})")
+                return None
+            problem = json_problem(body, self.max_json_depth)
+            if problem:
+                await reply(400, "invalid_json", problem)
                 return None
         sent = False
 

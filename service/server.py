@@ -5,6 +5,12 @@ One worker runs the app in this process. Several workers run uvicorn's factory m
 matcher once, in the lifespan. Before any worker starts, this process imports the heavy
 modules and initialises jieba, so its dictionary cache is built once on disk instead of
 being raced by every worker, and the model's CPU threads are divided among the workers.
+
+Connections are bounded from the settings: at most ``GUIDE_MATCH_LIMIT_CONCURRENCY`` at once
+(more get 503), idle keep-alive ones closed after ``GUIDE_MATCH_KEEP_ALIVE_TIMEOUT`` s, and a
+client that has not sent a whole request head within ``GUIDE_MATCH_READ_TIMEOUT`` s is
+disconnected (:class:`TimedH11Protocol`; the request guard holds bodies to the same time).
+In production, put a reverse proxy in front as well (README).
 """
 from __future__ import annotations
 
@@ -12,7 +18,65 @@ import logging
 import os
 from typing import Any
 
-from .settings import get_settings
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from .settings import Settings, get_settings
+
+
+class TimedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request head.
+
+    uvicorn closes idle keep-alive connections, but waits for ever on one whose request line or
+    headers never finish (thousands of them hold as many descriptors). The deadline starts when
+    the connection opens and again after each response; it is met when a new request begins.
+    """
+
+    head_timeout: float | None = None
+    """Seconds; None: ``GUIDE_MATCH_READ_TIMEOUT`` (how worker processes, which import this class, get it)."""
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm_head_deadline()
+
+    def connection_lost(self, exc) -> None:
+        self._cancel_head_deadline()
+        super().connection_lost(exc)
+
+    def _arm_head_deadline(self) -> None:
+        self._cancel_head_deadline()
+        timeout = self.head_timeout or get_settings().read_timeout
+        self._head_deadline = self.loop.call_later(timeout, self._head_overdue, self.cycle)
+
+    def _cancel_head_deadline(self) -> None:
+        handle = getattr(self, "_head_deadline", None)
+        if handle is not None:
+            handle.cancel()
+            self._head_deadline = None
+
+    def _head_overdue(self, cycle_then) -> None:
+        if self.cycle is cycle_then and not self.transport.is_closing():
+            self.transport.close()  # no new request began in time
+
+
+def timed_protocol(head_timeout: float) -> type[TimedH11Protocol]:
+    """The protocol class with this head timeout (a module-level class, so worker processes can import it)."""
+    TimedH11Protocol.head_timeout = head_timeout
+    return TimedH11Protocol
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The connection limits and timeouts every ``guide-match serve`` (and the tests' live server) uses."""
+    return dict(
+        http=timed_protocol(settings.read_timeout),
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive=settings.keep_alive_timeout,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -21,7 +85,7 @@ def log_config(level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": fmt}},
+        "formatters": {"plain": {"()": "service.logs.SafeFormatter", "format": fmt}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
         "loggers": {
             "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
@@ -56,8 +120,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> int:
         port=port,
         log_config=log_config(settings.log_level),
         access_log=False,  # the service logs its own request lines, with the request id
-        server_header=False,
-        timeout_graceful_shutdown=10,
+        **uvicorn_options(settings),
     )
     if workers == 1:
         from .app import create_app

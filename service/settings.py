@@ -12,6 +12,14 @@ file, table size); the fields here are the ones only the HTTP service has.
 | ``GUIDE_MATCH_API_KEYS`` | (none) | comma-separated keys for staff-only endpoints (header ``X-API-Key`` or ``Authorization: Bearer``); none set means those endpoints refuse everyone |
 | ``GUIDE_MATCH_LOG_LEVEL`` | INFO | level of the ``guide_match`` loggers |
 | ``GUIDE_MATCH_READY_TIMEOUT`` | 10 | seconds ``/readyz`` waits for a probe match before answering 503 |
+| ``GUIDE_MATCH_READY_MAX_AGE`` | 30 | a match finished this many seconds ago or less shows the model answering: ``/readyz`` says ready without a probe |
+| ``GUIDE_MATCH_MAX_JSON_DEPTH`` | 32 | deepest nesting of a JSON body (400 beyond) |
+| ``GUIDE_MATCH_READ_TIMEOUT`` | 30 | seconds a client has to send a request's headers, and then its body (408 / connection closed) |
+| ``GUIDE_MATCH_KEEP_ALIVE_TIMEOUT`` | 5 | seconds an idle keep-alive connection stays open |
+| ``GUIDE_MATCH_LIMIT_CONCURRENCY`` | 100 | connections and requests one worker serves at once; more get 503 |
+| ``GUIDE_MATCH_TIME_BUDGET`` | 120 | seconds of work a matching request may take; a batch answers the items not reached with an error entry |
+| ``GUIDE_MATCH_RATE_LIMIT`` | 60/minute;1000/hour | requests per client address to the public ``/v1`` endpoints (``limits`` syntax; ``off`` or empty: none) |
+| ``GUIDE_MATCH_KEY_FAILURE_LIMIT`` | 10/minute | wrong or missing staff keys per client address before it gets 429 |
 
 The matcher's (``GUIDE_MATCH_MAX_TEXT_CHARS``, ``GUIDE_MATCH_MODEL_DIR``, …) and the routing
 variables (``GUIDE_MATCH_ROUTING_DB``, ``GUIDE_MATCH_ROUTING_PANELS``, …) are documented with
@@ -49,11 +57,34 @@ class Settings(BaseSettings):
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field((), repr=False)
     log_level: str = "INFO"
     ready_timeout: float = Field(10.0, gt=0)
+    ready_max_age: float = Field(30.0, ge=0)
+    max_json_depth: int = Field(32, ge=2)
+    read_timeout: float = Field(30.0, gt=0)
+    keep_alive_timeout: int = Field(5, ge=1)
+    limit_concurrency: int = Field(100, ge=1)
+    time_budget: float = Field(120.0, gt=0)
+    rate_limit: str = "60/minute;1000/hour"
+    key_failure_limit: str = "10/minute"
 
     @field_validator("cors_origins", "api_keys", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("rate_limit", "key_failure_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        """``limits``' syntax (``60/minute;1000/hour``); ``off`` or empty turns the limit off."""
+        value = value.strip()
+        if value.lower() in ("", "off", "none", "0"):
+            return ""
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("expected a rate such as 60/minute or 60/minute;1000/hour, or off") from None
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 
 from matcher import Matcher
 
@@ -12,6 +14,13 @@ from ..errors import ApiError
 from ..schemas import ClustersResponse, DirectionOut, DirectionsResponse, ErrorResponse
 
 router = APIRouter(prefix="/v1", tags=["guide"])
+
+
+def _digits_only(value: object) -> object:
+    """A direction number is digits and nothing else: ``1%0a`` (``"1\\n"``) or `` 1`` is not 1."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise PydanticCustomError("int_parsing", "a direction number is written with digits only, e.g. 22")
+    return value
 
 
 def direction_dict(d) -> dict:
@@ -42,7 +51,7 @@ async def list_directions(matcher: Annotated[Matcher, Depends(get_matcher)]) -> 
     summary="One support direction by its number in the guide",
 )
 async def get_direction(
-    direction_id: Annotated[int, Path(description="The direction's number in the guide (1–40).")],
+    direction_id: Annotated[int, BeforeValidator(_digits_only), Path(description="The direction's number in the guide (1–40).")],
     matcher: Annotated[Matcher, Depends(get_matcher)],
 ) -> dict:
     for d in matcher.directions:

@@ -115,7 +115,8 @@ def _api_error(err: InputError) -> ApiError:
         return ApiError(422, "invalid_panel_option", err.message, err.field)
     if isinstance(err, TableTooLarge):
         return ApiError(413, err.code, err.message, err.field)
-    return ApiError(422, err.code if err.code == "field_too_long" else "invalid_input", err.message, err.field)
+    return ApiError(422, err.code if err.code in ("field_too_long", "invalid_text") else "invalid_input", err.message,
+                    err.field)
 
 
 async def _run_state(routing: Router, run_id: str) -> RunState:
@@ -183,6 +184,8 @@ async def _run_request(request: Request) -> tuple[list[Proposal], RunOptionsIn, 
         data = await request.json()
     except json.JSONDecodeError as err:
         raise ApiError(400, "invalid_json", f"the request body is not valid JSON ({err.msg})") from None
+    except (ValueError, RecursionError):  # the request guard refuses these first; never a 500 here
+        raise ApiError(400, "invalid_json", "the request body holds a number too long or nesting too deep") from None
     body = _validated(RunRequest, data)
     limit = request.app.state.settings.routing.max_proposals
     if len(body.items) > limit:

@@ -1,7 +1,9 @@
 """What every API body shares: strict models (unknown fields forbidden), valid Unicode, the error shape."""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 
@@ -13,6 +15,10 @@ def valid_unicode(value: str) -> str:
             "invalid_unicode", "contains an unpaired surrogate (\\ud800–\\udfff), which is not valid Unicode text"
         ) from None
     return value
+
+
+Text = Annotated[str, AfterValidator(valid_unicode)]
+"""A string field that must be valid Unicode (JSON can escape a lone surrogate, which no database or file takes)."""
 
 
 class Strict(BaseModel):

@@ -5,14 +5,14 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .common import Strict
+from .common import Strict, Text
 
 class RunOptionsIn(Strict):
-    panels_closed: list[str] = Field(default_factory=list, description="Panels that take nothing in this run.")
-    extra_room: dict[str, int] = Field(default_factory=dict, description="Panel id → proposals beyond its max.")
+    panels_closed: list[Text] = Field(default_factory=list, description="Panels that take nothing in this run.")
+    extra_room: dict[Text, int] = Field(default_factory=dict, description="Panel id → proposals beyond its max.")
     conflict_rule: Literal["quorum", "strict"] | None = Field(None, description="Override the panels file's rule.")
     flag_below: float | None = Field(None, ge=0, le=1, description="Flag proposals whose best affinity is lower.")
-    actor: str | None = Field(None, max_length=100, description="Who asks, for the audit log (with the key's label).")
+    actor: Text | None = Field(None, max_length=100, description="Who asks, for the audit log (with the key's label).")
 
 
 class RunRequest(RunOptionsIn):
@@ -27,11 +27,11 @@ class RunRequest(RunOptionsIn):
 
 
 class OverrideRequest(Strict):
-    proposal_id: str = Field(min_length=1, max_length=200)
-    panel_id: str = Field(min_length=1, max_length=64, description="The panel the proposal moves to.")
-    reason: str = Field(min_length=1, max_length=2000, description="Why it moves (kept in the audit log and the sheet).")
+    proposal_id: Text = Field(min_length=1, max_length=200)
+    panel_id: Text = Field(min_length=1, max_length=64, description="The panel the proposal moves to.")
+    reason: Text = Field(min_length=1, max_length=2000, description="Why it moves (kept in the audit log and the sheet).")
     force: bool = Field(False, description="Allow going over a panel's max or below its min; never a conflict of interest.")
-    actor: str | None = Field(None, max_length=100)
+    actor: Text | None = Field(None, max_length=100)
 
 
 class AssignmentOut(Strict):

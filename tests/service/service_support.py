@@ -25,6 +25,7 @@ def make_settings(max_text_chars: int = 20_000, routing: dict | None = None, **o
         api_keys=("test-key-1", "test-key-2"),
         log_level="INFO",
         ready_timeout=30.0,
+        rate_limit="off",  # the tests send many requests from one loopback address
     )
     values.update(overrides)
     return Settings(**values)
