@@ -59,13 +59,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(workers: int) -> tuple[subprocess.Popen, str]:
+def start_server(workers: int, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """``guide-match serve`` on a free loopback port, ready; ``env``: extra GUIDE_MATCH_* settings.
+
+    The rate limit is off: every client of a load test shares one address.
+    """
     port = free_port()
     cmd = [str(ROOT / ".venv" / "bin" / "guide-match"), "serve", "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers)]
     if not Path(cmd[0]).exists():
         cmd = [sys.executable, "-m", "matcher.cli"] + cmd[1:]
-    env = {**os.environ, "GUIDE_MATCH_LOG_LEVEL": os.environ.get("GUIDE_MATCH_LOG_LEVEL", "WARNING")}
+    env = {**os.environ, "GUIDE_MATCH_LOG_LEVEL": os.environ.get("GUIDE_MATCH_LOG_LEVEL", "WARNING"),
+           "GUIDE_MATCH_RATE_LIMIT": "off", **(env or {})}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
