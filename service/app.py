@@ -108,17 +108,24 @@ def _openapi_with_limits(app: FastAPI, settings: Settings):
                 items["maxItems"] = limit
         # The request guard answers for every operation that takes a body, before any route runs.
         guard = {
-            "400": "Body is not valid JSON or not valid UTF-8",
+            "400": "Body is not valid JSON or not valid UTF-8, nested too deeply or with a number too long",
+            "408": "Body not sent within the read timeout",
             "413": "Body over the size limit",
             "415": "Content-Type not accepted",
         }
         error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
-        for ops in schema.get("paths", {}).values():
+        throttled = {"description": "Too many requests from this address (rate limit, or too many wrong staff keys); "
+                     "see Retry-After", "content": error_ref}
+        for path, ops in schema.get("paths", {}).items():
             for op in ops.values():
-                if isinstance(op, dict) and "requestBody" in op:
-                    responses = op.setdefault("responses", {})
+                if not isinstance(op, dict):
+                    continue
+                responses = op.setdefault("responses", {})
+                if "requestBody" in op:
                     for status, description in guard.items():
                         responses.setdefault(status, {"description": description, "content": error_ref})
+                if path.startswith("/v1/"):  # the public rate limit, or the staff endpoints' wrong-key throttle
+                    responses.setdefault("429", throttled)
         app.openapi_schema = schema
         return schema
 

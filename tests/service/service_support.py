@@ -25,7 +25,8 @@ def make_settings(max_text_chars: int = 20_000, routing: dict | None = None, **o
         api_keys=("test-key-1", "test-key-2"),
         log_level="INFO",
         ready_timeout=30.0,
-        rate_limit="off",  # the tests send many requests from one loopback address
+        rate_limit="off",  # the tests send many requests, and wrong keys, from one address
+        key_failure_limit="off",
     )
     values.update(overrides)
     return Settings(**values)
