@@ -12,7 +12,6 @@ Routing a few hundred proposals takes minutes (the matcher reads each one); the 
 from __future__ import annotations
 
 import json
-import logging
 import re
 import tempfile
 import threading
@@ -36,9 +35,10 @@ from routing.store import NotFound, RunState
 
 from ..deps import get_matcher, require_api_key
 from ..errors import ApiError
+from ..logs import get_logger
 from ..schemas import ErrorResponse, OverrideRequest, OverrideResponse, RunOptionsIn, RunOut, RunRequest
 
-log = logging.getLogger("guide_match.service.routing")
+log = get_logger("guide_match.service.routing")
 
 router = APIRouter(prefix="/v1/routing", tags=["routing (staff)"])
 
