@@ -56,7 +56,7 @@ def run_route(args) -> int:
     panels.with_options(options.closed, options.extra_room, options.conflict_rule)  # unknown panels fail here, before the model loads
     store = _store(args)
     print(f"{len(proposals)} proposals from {args.proposals}; loading the matcher…", file=sys.stderr)
-    router = Router(Matcher.load(model_dir=args.model_dir), store, panels)
+    router = Router(Matcher.load(model_dir=args.model_dir), store, panels, stale_seconds=settings.job_stale_seconds)
     with tqdm(total=len(proposals), desc="routing", unit="proposal", file=sys.stderr) as bar:
         state = router.route(proposals, options, actor=args.actor or default_actor(), source=str(args.proposals),
                              progress=bar.update)

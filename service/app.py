@@ -52,6 +52,16 @@ def load_matcher(settings: Settings):
     return Matcher.load(settings.matcher)
 
 
+def routing_worker(app: FastAPI):
+    """The app's routing worker: runs queued routing jobs in a thread of this process (see :mod:`routing.jobs`)."""
+    from routing import Router
+    from routing.jobs import RoutingWorker
+
+    settings = app.state.settings.routing
+    return RoutingWorker(lambda store: Router(app.state.matcher, store, stale_seconds=settings.job_stale_seconds),
+                         settings.db, settings.job_poll_seconds, settings.job_stale_seconds)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     if app.state.matcher is None:
@@ -62,7 +72,13 @@ async def lifespan(app: FastAPI):
             log.exception("the matcher could not be loaded")
             raise
         log.info("matcher ready: %s", app.state.matcher.version)
-    yield
+    worker = app.state.routing_worker = routing_worker(app)
+    worker.start()
+    try:
+        yield
+    finally:
+        await anyio.to_thread.run_sync(worker.stop)
+        app.state.routing_worker = None
 
 
 def _openapi_with_limits(app: FastAPI, settings: Settings):
@@ -121,6 +137,7 @@ def create_app(settings: Settings | None = None, matcher: Any = None) -> FastAPI
     )
     app.state.settings = settings
     app.state.matcher = matcher
+    app.state.routing_worker = None
     install_exception_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -1,13 +1,22 @@
 """Staff-only routing of proposals to expert panels (needs an API key in ``X-API-Key``).
 
-- ``POST /v1/routing/runs``: route a table (multipart file: .csv, .xlsx, .jsonl) or JSON items.
-- ``GET /v1/routing/runs/{run_id}``: the run as stored now, with its overrides.
+Routing takes minutes (the matcher reads every proposal), so a run is a job:
+
+- ``POST /v1/routing/runs``: route a table (multipart file: .csv, .xlsx, .jsonl) or JSON items. 202
+  with the job (``status``, ``progress``, ``status_url``); 200 with the stored run when the same input
+  was routed before; 202 with the job already queued or running for the same input (no second
+  matching). ``?wait=true``: the request waits and answers as before jobs (201 with the new run).
+- ``GET /v1/routing/runs``: every run with its status, newest first.
+- ``GET /v1/routing/runs/{run_id}``: the job's status and progress, or, when done, the run as it
+  stands, with its overrides.
+- ``POST /v1/routing/runs/{run_id}/cancel``, ``DELETE /v1/routing/runs/{run_id}``: cancel a queued or
+  running run; ``DELETE`` of a finished run deletes it with its texts (the audit log keeps the event).
 - ``POST /v1/routing/runs/{run_id}/overrides``: move a proposal to another panel, with a reason.
 - ``GET /v1/routing/runs/{run_id}/export.xlsx``: the routing sheet for program officers.
 
-The work is :class:`routing.Router`'s; this module only speaks HTTP. The database and the
-panels file come from the settings (``GUIDE_MATCH_ROUTING_DB``, ``GUIDE_MATCH_ROUTING_PANELS``).
-Routing a few hundred proposals takes minutes (the matcher reads each one); the request waits.
+The work is :class:`routing.Router`'s and the app's :class:`routing.jobs.RoutingWorker`'s; this
+module only speaks HTTP. The database and the panels file come from the settings
+(``GUIDE_MATCH_ROUTING_DB``, ``GUIDE_MATCH_ROUTING_PANELS``).
 """
 from __future__ import annotations
 
@@ -19,7 +28,7 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -31,11 +40,20 @@ from routing.export import to_json, xlsx_bytes
 from routing.options import parse_closed, parse_extra_room
 from routing.proposals import Proposal
 from routing.router import OverrideRefused
-from routing.store import NotFound, RunState
+from routing.store import DONE, JobRecord, NotFound, RunConflict, RunState
 
 from ..deps import get_matcher, require_api_key
 from ..errors import ApiError
-from ..schemas import ErrorResponse, OverrideRequest, OverrideResponse, RunOptionsIn, RunOut, RunRequest
+from ..schemas import (
+    ErrorResponse,
+    JobOut,
+    OverrideRequest,
+    OverrideResponse,
+    RunOptionsIn,
+    RunOut,
+    RunRequest,
+    RunsResponse,
+)
 
 log = logging.getLogger("guide_match.service.routing")
 
@@ -49,7 +67,8 @@ _router_lock = threading.Lock()
 STAFF_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong API key (logged)"},
     404: {"model": ErrorResponse, "description": "No such run or proposal"},
-    409: {"model": ErrorResponse, "description": "The panels cannot take the proposals, or the override is not allowed"},
+    409: {"model": ErrorResponse, "description": "The panels cannot take the proposals, the override is not allowed, "
+          "or the run is not done yet (run_not_done) / already done (run_done)"},
     413: {"model": ErrorResponse, "description": "Body over the size limit"},
     415: {"model": ErrorResponse, "description": "Not JSON nor a multipart upload"},
     422: {"model": ErrorResponse, "description": "Bad file, bad item or bad option"},
@@ -84,10 +103,36 @@ def _actor(key_label: str, given: str | None) -> str:
     return f"{given} ({key_label})" if given else key_label
 
 
+def status_url(run_id: str) -> str:
+    return f"/v1/routing/runs/{run_id}"
+
+
+def job_body(job: JobRecord, n_flagged: int | None = None) -> dict:
+    """A run as a job: status, progress and, when it failed or was cancelled, why."""
+    return {
+        "run_id": job.run_id,
+        "status": job.status,
+        "progress": {"done": job.done, "total": job.total},
+        "status_url": status_url(job.run_id),
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "actor": job.actor,
+        "source": job.source,
+        "n_proposals": job.total,
+        "n_flagged": n_flagged,
+        "error": {"code": job.error_code, "message": job.error} if job.error_code else None,
+    }
+
+
 def run_body(state: RunState) -> dict:
+    """A done run as it stands."""
     body = to_json(state)
     run = state.run
     body.update(
+        status=DONE,
+        progress={"done": run.n_proposals, "total": run.n_proposals},
+        status_url=status_url(run.run_id),
         reused=state.reused,
         created_at=run.created_at,
         actor=run.actor,
@@ -109,15 +154,17 @@ def _api_error(err: InputError) -> ApiError:
         return ApiError(409, "routing_infeasible", err.message, "panels")
     if isinstance(err, OverrideRefused):
         return ApiError(409, "override_refused", err.message, err.field)
+    if isinstance(err, RunConflict):
+        return ApiError(409, err.code, err.message, err.field)
     if isinstance(err, PanelsError):
         return ApiError(422, "invalid_panel_option", err.message, err.field)
     return ApiError(422, "invalid_input", err.message, err.field)
 
 
-async def _run_state(routing: Router, run_id: str) -> RunState:
-    """A stored run, or the API's error for it (404 for an unknown run)."""
+async def _call(fn, *args, **kwargs):
+    """Run a routing call off the event loop; its InputError becomes the API's error."""
     try:
-        return await run_in_threadpool(routing.state, run_id)
+        return await run_in_threadpool(fn, *args, **kwargs)
     except InputError as err:
         raise _api_error(err) from None
 
@@ -190,17 +237,27 @@ async def _run_request(request: Request) -> tuple[list[Proposal], RunOptionsIn, 
 
 
 # -- endpoints ------------------------------------------------------------------------------------
+def _wake_worker(request: Request) -> None:
+    worker = getattr(request.app.state, "routing_worker", None)
+    if worker is not None:
+        worker.wake()
+
+
 @router.post(
     "/runs",
-    response_model=RunOut,
-    status_code=201,
+    response_model=JobOut | RunOut,
+    status_code=202,
     responses={200: {"model": RunOut, "description": "Same input, panels and options as a stored run: that run"},
+               201: {"model": RunOut, "description": "With ?wait=true: the new run, routed while the request waited"},
                **STAFF_ERRORS},
     summary="Route proposals to expert panels (staff)",
     description="Send a table as a multipart upload (field `file`: .csv UTF-8, .xlsx or .jsonl; optional fields "
     "`panels_closed` (comma-separated), `extra_room` (`P06=20,P05=5` or a JSON object), `conflict_rule`, "
     "`flag_below`, `actor`), or JSON `{\"items\": [...], \"panels_closed\": [...], \"extra_room\": {...}}`. "
-    "201 with the new run; 200 with the stored run when the same input was routed before.",
+    "202 with the job (`status`, `progress`, `status_url` to poll); the same input already queued or running "
+    "gives that job. 200 with the stored run when the same input was routed before. "
+    "`?wait=true` waits for the run and answers 201 with it (409 `routing_infeasible` when the panels cannot "
+    "take the proposals), as this endpoint did before runs were jobs.",
     openapi_extra={
         "requestBody": {
             "content": {
@@ -228,27 +285,93 @@ async def create_run(
     request: Request,
     response: Response,
     key: Annotated[str, Depends(require_api_key)],
+    wait: Annotated[bool, Query(description="Wait for the run and answer 201 with it (the behaviour before jobs).")] = False,
 ) -> dict:
     routing = get_router(request)
     try:
         proposals, opts, source = await _run_request(request)
         options = RoutingOptions.create(closed=tuple(opts.panels_closed), extra_room=opts.extra_room,
                                         conflict_rule=opts.conflict_rule, flag_below=opts.flag_below)
-        actor = _actor(key, opts.actor)
-        state = await run_in_threadpool(routing.route, proposals, options, actor, source)
     except InputError as err:
         raise _api_error(err) from None
-    response.status_code = 200 if state.reused else 201
-    log.info("routing run %s %s by %s: %d proposals, %d flagged", state.run_id,
-             "reused" if state.reused else "created", actor, state.run.n_proposals, state.run.n_flagged)
-    return run_body(state)
+    actor = _actor(key, opts.actor)
+    if wait:
+        state = await _call(routing.route, proposals, options, actor, source)
+        response.status_code = 200 if state.reused else 201
+        log.info("routing run %s %s by %s: %d proposals, %d flagged", state.run_id,
+                 "reused" if state.reused else "created", actor, state.run.n_proposals, state.run.n_flagged)
+        return run_body(state)
+    sub = await _call(routing.submit, proposals, options, actor, source)
+    if sub.state is not None:
+        response.status_code = 200
+        log.info("routing run %s reused by %s", sub.job.run_id, actor)
+        return run_body(sub.state)
+    _wake_worker(request)
+    response.headers["Location"] = status_url(sub.job.run_id)
+    log.info("routing run %s %s by %s: %d proposals", sub.job.run_id, "queued" if sub.new else f"already {sub.job.status}",
+             actor, sub.job.total)
+    return job_body(sub.job)
 
 
-@router.get("/runs/{run_id}", response_model=RunOut, responses=STAFF_ERRORS, summary="A routing run as it stands (staff)")
+@router.get("/runs", response_model=RunsResponse, responses=STAFF_ERRORS, summary="Every routing run, newest first (staff)")
+async def list_runs(request: Request, key: Annotated[str, Depends(require_api_key)]) -> dict:
+    routing = get_router(request)
+
+    def listing() -> list[dict]:
+        flagged = {r.run_id: r.n_flagged for r in routing.store.runs()}
+        return [job_body(j, flagged.get(j.run_id)) for j in reversed(routing.store.jobs())]
+
+    return {"runs": await _call(listing)}
+
+
+@router.get(
+    "/runs/{run_id}",
+    response_model=RunOut | JobOut,
+    responses=STAFF_ERRORS,
+    summary="A routing run: its status and progress, or the run as it stands when done (staff)",
+)
 async def get_run(run_id: str, request: Request, key: Annotated[str, Depends(require_api_key)]) -> dict:
     routing = get_router(request)
-    state = await _run_state(routing, run_id)
-    return run_body(state)
+    job = await _call(routing.job, run_id)
+    if job.status != DONE:
+        return job_body(job)
+    return run_body(await _call(routing.state, run_id))
+
+
+@router.post(
+    "/runs/{run_id}/cancel",
+    response_model=JobOut,
+    responses=STAFF_ERRORS,
+    summary="Cancel a queued or running routing run (staff)",
+    description="The run stops before its next chunk of proposals and stores no assignments; its texts are "
+    "dropped. A run already failed or cancelled is returned as it is; a done run is 409 `run_done`.",
+)
+async def cancel_run(run_id: str, request: Request, key: Annotated[str, Depends(require_api_key)]) -> dict:
+    routing = get_router(request)
+    job = await _call(routing.cancel, run_id, key)
+    log.info("routing run %s cancel asked by %s: %s", run_id, key, job.status)
+    return job_body(job)
+
+
+@router.delete(
+    "/runs/{run_id}",
+    response_model=JobOut,
+    responses={204: {"description": "The finished run was deleted with its texts"}, **STAFF_ERRORS},
+    summary="Cancel a queued or running run; delete a finished one with its texts (staff)",
+    description="A queued or running run is cancelled (200 with its status, as `POST …/cancel`). A finished "
+    "run (done, failed or cancelled) is deleted with its assignments, overrides, corrections and proposal "
+    "texts (204); the audit log keeps a `run.deleted` event.",
+)
+async def delete_run(run_id: str, request: Request, key: Annotated[str, Depends(require_api_key)]) -> Any:
+    routing = get_router(request)
+    job = await _call(routing.job, run_id)
+    if not job.finished:
+        job = await _call(routing.cancel, run_id, key)
+        log.info("routing run %s cancel asked by %s: %s", run_id, key, job.status)
+        return job_body(job)
+    await _call(routing.delete, run_id, key)
+    log.info("routing run %s deleted by %s", run_id, key)
+    return Response(status_code=204)
 
 
 @router.post(
@@ -258,7 +381,8 @@ async def get_run(run_id: str, request: Request, key: Annotated[str, Depends(req
     responses=STAFF_ERRORS,
     summary="Move a proposal to another panel, with a reason (staff)",
     description="Checked against the run's capacities (`force` allows going over a max or below a min) and "
-    "conflicts of interest (never overridden); recorded with who, when and why.",
+    "conflicts of interest (never overridden); recorded with who, when and why, and kept as a labelled "
+    "example with the officer's `direction` when given. 409 `run_not_done` while the run is not done.",
 )
 async def create_override(
     run_id: str,
@@ -268,12 +392,8 @@ async def create_override(
 ) -> dict:
     routing = get_router(request)
     actor = _actor(key, body.actor)
-    try:
-        outcome = await run_in_threadpool(
-            lambda: routing.override(run_id, body.proposal_id, body.panel_id, body.reason, actor=actor, force=body.force)
-        )
-    except InputError as err:
-        raise _api_error(err) from None
+    outcome = await _call(lambda: routing.override(run_id, body.proposal_id, body.panel_id, body.reason, actor=actor,
+                                                   force=body.force, direction=body.direction))
     log.info("routing override #%d in run %s by %s", outcome.override.id, run_id, actor)
     return {"override": vars(outcome.override), "warnings": list(outcome.warnings), "run": run_body(outcome.state)}
 
@@ -286,7 +406,7 @@ async def create_override(
 )
 async def export_xlsx(run_id: str, request: Request, key: Annotated[str, Depends(require_api_key)]) -> Response:
     routing = get_router(request)
-    state = await _run_state(routing, run_id)
+    state = await _call(routing.state, run_id)
     data = await run_in_threadpool(xlsx_bytes, state)
     await run_in_threadpool(routing.store.log_event, key, "export", state.run_id, {"format": "xlsx"})
     return Response(
