@@ -1,16 +1,21 @@
-"""`guide-match route` and `guide-match override` (the parsers are in :mod:`cli.main`)."""
+"""`guide-match route`, `override` and `feedback export` (the parsers are in :mod:`cli.main`)."""
 from __future__ import annotations
 
 import getpass
 import os
 import sys
+from collections import Counter
+from pathlib import Path
 
 from tqdm import tqdm
 
 from routing import Router, RoutingOptions, RoutingStore, RunState, load_panels, read_proposals
 from routing.config import RoutingSettings
 from routing.export import check_output_path
+from routing.feedback import write_feedback
 from routing.options import parse_closed, parse_extra_room
+
+from matcher.errors import InputError
 
 from .render import render_table
 
@@ -76,7 +81,7 @@ def run_override(args) -> int:
     output = check_output_path(args.output) if args.output else None
     router = Router(None, _store(args))  # works on the panels stored with the run
     outcome = router.override(args.run_id, args.proposal_id, args.to, args.reason, actor=args.actor or default_actor(),
-                              force=args.force)
+                              force=args.force, direction=args.direction)
     o = outcome.override
     for w in outcome.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -86,4 +91,17 @@ def run_override(args) -> int:
     if output:
         router.export(args.run_id, output)
         print(f"routing sheet: {output}")
+    return 0
+
+
+def run_feedback_export(args) -> int:
+    db = Path(args.db or RoutingSettings.from_env().db)
+    if not db.is_file():
+        raise InputError(f"database {db}: no such file; give the routing database with --db", "db")
+    path, rows = write_feedback(RoutingStore(db), args.output)
+    splits = Counter(r["split"] for r in rows)
+    out_of_scope = sum(not r["labels"] for r in rows)
+    print(f"{len(rows)} labelled examples (dev {splits['dev']}, test {splits['test']}; {out_of_scope} judged out of "
+          f"scope) from {db} -> {path}")
+    print("the texts are the proposals' own: keep the file as confidential as the database", file=sys.stderr)
     return 0

@@ -8,11 +8,13 @@ Routing takes minutes (the matcher reads every proposal), so a run is a job:
   matching). ``?wait=true``: the request waits and answers as before jobs (201 with the new run).
 - ``GET /v1/routing/runs``: every run with its status, newest first.
 - ``GET /v1/routing/runs/{run_id}``: the job's status and progress, or, when done, the run as it
-  stands, with its overrides.
+  stands, with its overrides and what an officer reviews per proposal.
 - ``POST /v1/routing/runs/{run_id}/cancel``, ``DELETE /v1/routing/runs/{run_id}``: cancel a queued or
   running run; ``DELETE`` of a finished run deletes it with its texts (the audit log keeps the event).
 - ``POST /v1/routing/runs/{run_id}/overrides``: move a proposal to another panel, with a reason.
+- ``POST /v1/routing/runs/{run_id}/directions``: record an officer's judgment of a proposal's direction.
 - ``GET /v1/routing/runs/{run_id}/export.xlsx``: the routing sheet for program officers.
+- ``GET /v1/routing/feedback.jsonl``: the officers' corrections as a labelled set.
 
 The work is :class:`routing.Router`'s and the app's :class:`routing.jobs.RoutingWorker`'s; this
 module only speaks HTTP. The database and the panels file come from the settings
@@ -37,14 +39,18 @@ from starlette.datastructures import UploadFile
 from matcher import InputError
 from routing import PanelsError, Router, RoutingInfeasible, RoutingOptions, proposals_from_items, read_proposals
 from routing.export import to_json, xlsx_bytes
+from routing.feedback import feedback_jsonl
 from routing.options import parse_closed, parse_extra_room
 from routing.proposals import Proposal
+from routing.review import review_rows
 from routing.router import OverrideRefused
 from routing.store import DONE, JobRecord, NotFound, RunConflict, RunState
 
 from ..deps import get_matcher, require_api_key
 from ..errors import ApiError
 from ..schemas import (
+    DirectionRequest,
+    DirectionResponse,
     ErrorResponse,
     JobOut,
     OverrideRequest,
@@ -126,9 +132,11 @@ def job_body(job: JobRecord, n_flagged: int | None = None) -> dict:
 
 
 def run_body(state: RunState) -> dict:
-    """A done run as it stands."""
+    """A done run as it stands, with what an officer reviews per proposal."""
     body = to_json(state)
     run = state.run
+    for assignment, review in zip(body["assignments"], review_rows(state)):
+        assignment.update(review)
     body.update(
         status=DONE,
         progress={"done": run.n_proposals, "total": run.n_proposals},
@@ -398,6 +406,28 @@ async def create_override(
     return {"override": vars(outcome.override), "warnings": list(outcome.warnings), "run": run_body(outcome.state)}
 
 
+@router.post(
+    "/runs/{run_id}/directions",
+    response_model=DirectionResponse,
+    status_code=201,
+    responses=STAFF_ERRORS,
+    summary="Record an officer's judgment of a proposal's direction, without moving it (staff)",
+    description="`direction`: 1–40, or null when no direction of the guide fits. Kept with the run as a "
+    "labelled example (see `GET /v1/routing/feedback.jsonl`); the latest judgment counts.",
+)
+async def record_direction(
+    run_id: str,
+    body: DirectionRequest,
+    request: Request,
+    key: Annotated[str, Depends(require_api_key)],
+) -> dict:
+    routing = get_router(request)
+    actor = _actor(key, body.actor)
+    record, _ = await _call(routing.confirm_direction, run_id, body.proposal_id, body.direction, actor)
+    log.info("routing direction #%d in run %s by %s", record.id, run_id, actor)
+    return {"feedback": vars(record)}
+
+
 @router.get(
     "/runs/{run_id}/export.xlsx",
     response_class=Response,
@@ -414,3 +444,21 @@ async def export_xlsx(run_id: str, request: Request, key: Annotated[str, Depends
         media_type=XLSX_TYPE,
         headers={"Content-Disposition": f'attachment; filename="routing-{state.run_id}.xlsx"'},
     )
+
+
+@router.get(
+    "/feedback.jsonl",
+    response_class=Response,
+    responses={200: {"content": {"application/x-ndjson": {}},
+                     "description": "One labelled example per line, in the labelled set's format"}, **STAFF_ERRORS},
+    summary="Officers' corrections as labelled examples (.jsonl, staff)",
+    description="The same as `guide-match feedback export`: one line per corrected proposal "
+    "(`id`, `text`, `labels`, `kind`, `genre`, `split`, `source: officer-correction`, `licence`). "
+    "The texts are the proposals' own: confidential.",
+)
+async def export_feedback(request: Request, key: Annotated[str, Depends(require_api_key)]) -> Response:
+    routing = get_router(request)
+    data = await _call(feedback_jsonl, routing.store)
+    await run_in_threadpool(routing.store.log_event, key, "feedback.export", None, {"format": "jsonl"})
+    return Response(content=data, media_type="application/x-ndjson",
+                    headers={"Content-Disposition": 'attachment; filename="feedback.jsonl"'})

@@ -82,6 +82,7 @@ def test_a_running_job_is_cancelled_between_chunks_and_leaves_nothing(tmp_path):
         # what needs a done run says so
         for method, path, kwargs in [
             ("post", "/overrides", {"json": {"proposal_id": "R00001", "panel_id": "B", "reason": "x"}}),
+            ("post", "/directions", {"json": {"proposal_id": "R00001", "direction": 3}}),
             ("get", "/export.xlsx", {}),
         ]:
             r = getattr(c, method)(job["status_url"] + path, headers=KEY, **kwargs)
