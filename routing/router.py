@@ -132,6 +132,7 @@ class Router:
         actor: str = "unknown",
         source: str | None = None,
         claim: bool = False,
+        panels: PanelSet | None = None,
     ) -> Submission:
         """Store a job for the proposals, or find the run or job already there for the same input.
 
@@ -139,14 +140,15 @@ class Router:
         options and the matcher's version: the same input routed before gives its stored run; one
         queued or running gives that job (no second matching). ``claim``: the job is stored as
         running for this process, which runs it at once (:meth:`run_claimed`); otherwise it is
-        queued for a :class:`~routing.jobs.RoutingWorker`.
+        queued for a :class:`~routing.jobs.RoutingWorker`. ``panels``: this run's panels instead of the
+        router's (an uploaded panels file).
         """
         if self.matcher is None:
             raise RuntimeError("Router.submit needs a matcher")
         options = options or RoutingOptions()
         if not proposals:
             raise InputError("no proposals to route", "input")
-        panels = self.panels.with_options(options.closed, options.extra_room, options.conflict_rule)
+        panels = (panels or self.panels).with_options(options.closed, options.extra_room, options.conflict_rule)
         key = run_key(
             [p.to_dict() for p in proposals], panels.to_dict(), options.to_dict(), self.matcher.version
         )
@@ -170,6 +172,7 @@ class Router:
         actor: str = "unknown",
         source: str | None = None,
         progress: Callable[[int], None] | None = None,
+        panels: PanelSet | None = None,
     ) -> RunState:
         """Route the proposals now, in this thread (or return the stored run for the same input).
 
@@ -178,7 +181,7 @@ class Router:
         """
         while True:
             reap(self.store, self.stale_seconds)
-            sub = self.submit(proposals, options, actor, source, claim=True)
+            sub = self.submit(proposals, options, actor, source, claim=True, panels=panels)
             if sub.state is not None:
                 if progress:
                     progress(len(proposals))

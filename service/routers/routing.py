@@ -6,6 +6,7 @@ Routing takes minutes (the matcher reads every proposal), so a run is a job:
   with the job (``status``, ``progress``, ``status_url``); 200 with the stored run when the same input
   was routed before; 202 with the job already queued or running for the same input (no second
   matching). ``?wait=true``: the request waits and answers as before jobs (201 with the new run).
+- ``GET /v1/routing/panels``: the panels new runs use; ``POST /v1/routing/panels``: check a panels file.
 - ``GET /v1/routing/runs``: every run with its status, newest first.
 - ``GET /v1/routing/runs/{run_id}``: the job's status and progress, or, when done, the run as it
   stands, with its overrides and what an officer reviews per proposal.
@@ -37,7 +38,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from matcher import InputError
-from routing import PanelsError, Router, RoutingInfeasible, RoutingOptions, proposals_from_items, read_proposals
+from routing import (
+    PanelsError,
+    PanelSet,
+    Router,
+    RoutingInfeasible,
+    RoutingOptions,
+    parse_panels,
+    proposals_from_items,
+    read_proposals,
+)
 from routing.export import to_json, xlsx_bytes
 from routing.feedback import feedback_jsonl
 from routing.options import parse_closed, parse_extra_room
@@ -55,6 +65,8 @@ from ..schemas import (
     JobOut,
     OverrideRequest,
     OverrideResponse,
+    PanelsCheckRequest,
+    PanelsOut,
     RunOptionsIn,
     RunOut,
     RunRequest,
@@ -137,6 +149,9 @@ def run_body(state: RunState) -> dict:
     run = state.run
     for assignment, review in zip(body["assignments"], review_rows(state)):
         assignment.update(review)
+    panels = {p["id"]: p for p in run.panels["panels"]}
+    for load in body["panels"]:
+        load.update(name=panels[load["id"]]["name"], directions=panels[load["id"]]["directions"])
     body.update(
         status=DONE,
         progress={"done": run.n_proposals, "total": run.n_proposals},
@@ -213,7 +228,8 @@ async def _run_request(request: Request) -> tuple[list[Proposal], RunOptionsIn, 
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise ApiError(422, "missing_field", "the upload needs a file field named 'file' (.csv, .xlsx or .jsonl)", "file")
-        unknown = sorted(set(form.keys()) - {"file", "panels_closed", "extra_room", "conflict_rule", "flag_below", "actor"})
+        unknown = sorted(set(form.keys()) - {"file", "panels", "panels_closed", "extra_room", "conflict_rule", "flag_below",
+                                             "actor"})
         if unknown:
             raise ApiError(422, "unknown_field", f"unknown form field {unknown[0]!r}", unknown[0])
         fields: dict[str, Any] = {"panels_closed": list(parse_closed(form.getlist("panels_closed")))}
@@ -244,6 +260,48 @@ async def _run_request(request: Request) -> tuple[list[Proposal], RunOptionsIn, 
     return proposals, body, f"api: {len(body.items)} items"
 
 
+PANELS_SUFFIXES = (".yaml", ".yml")
+
+
+async def _panels_from_text(text: str, name: str) -> PanelSet:
+    """A panels file a user sent, validated (422 ``invalid_panels`` lists every problem with its line)."""
+    try:
+        return await run_in_threadpool(parse_panels, text, name)
+    except PanelsError as err:
+        raise ApiError(422, "invalid_panels", err.message, "panels") from None
+
+
+async def _uploaded_panels(request: Request) -> PanelSet | None:
+    """The run's own panels file: the multipart field ``panels`` (.yaml), if sent."""
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return None
+    upload = (await request.form()).get("panels")
+    if upload is None:
+        return None
+    name = Path(getattr(upload, "filename", None) or "").name
+    if not isinstance(upload, UploadFile) or Path(name).suffix.lower() not in PANELS_SUFFIXES:
+        raise ApiError(422, "invalid_file_type", "panels: upload a panels file (.yaml), or leave it out for the default",
+                       "panels")
+    try:
+        text = (await upload.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(422, "invalid_panels", f"{name}: not UTF-8 text; save it as UTF-8", "panels") from None
+    return await _panels_from_text(text, name)
+
+
+def panels_body(panels: PanelSet) -> dict:
+    """The panels as the staff page shows them (the file's name, never a server path)."""
+    return {
+        "source": Path(panels.source).name,
+        "conflict_rule": panels.conflict_rule,
+        "panels": [
+            {"id": p.id, "name": p.name, "directions": list(p.directions), "min": p.min, "max": p.max,
+             "quorum": p.quorum, "members": [m.label for m in p.members]}
+            for p in panels
+        ],
+    }
+
+
 # -- endpoints ------------------------------------------------------------------------------------
 def _wake_worker(request: Request) -> None:
     worker = getattr(request.app.state, "routing_worker", None)
@@ -260,8 +318,8 @@ def _wake_worker(request: Request) -> None:
                **STAFF_ERRORS},
     summary="Route proposals to expert panels (staff)",
     description="Send a table as a multipart upload (field `file`: .csv UTF-8, .xlsx or .jsonl; optional fields "
-    "`panels_closed` (comma-separated), `extra_room` (`P06=20,P05=5` or a JSON object), `conflict_rule`, "
-    "`flag_below`, `actor`), or JSON `{\"items\": [...], \"panels_closed\": [...], \"extra_room\": {...}}`. "
+    "`panels` (the run's own panels file, .yaml; default: the server's), `panels_closed` (comma-separated), "
+    "`extra_room` (`P06=20,P05=5` or a JSON object), `conflict_rule`, `flag_below`, `actor`), or JSON `{\"items\": [...], \"panels_closed\": [...], \"extra_room\": {...}}`. "
     "202 with the job (`status`, `progress`, `status_url` to poll); the same input already queued or running "
     "gives that job. 200 with the stored run when the same input was routed before. "
     "`?wait=true` waits for the run and answers 201 with it (409 `routing_infeasible` when the panels cannot "
@@ -276,6 +334,7 @@ def _wake_worker(request: Request) -> None:
                         "required": ["file"],
                         "properties": {
                             "file": {"type": "string", "format": "binary"},
+                            "panels": {"type": "string", "format": "binary"},
                             "panels_closed": {"type": "string"},
                             "extra_room": {"type": "string"},
                             "conflict_rule": {"type": "string", "enum": ["quorum", "strict"]},
@@ -302,14 +361,15 @@ async def create_run(
                                         conflict_rule=opts.conflict_rule, flag_below=opts.flag_below)
     except InputError as err:
         raise _api_error(err) from None
+    panels = await _uploaded_panels(request)
     actor = _actor(key, opts.actor)
     if wait:
-        state = await _call(routing.route, proposals, options, actor, source)
+        state = await _call(routing.route, proposals, options, actor, source, panels=panels)
         response.status_code = 200 if state.reused else 201
         log.info("routing run %s %s by %s: %d proposals, %d flagged", state.run_id,
                  "reused" if state.reused else "created", actor, state.run.n_proposals, state.run.n_flagged)
         return run_body(state)
-    sub = await _call(routing.submit, proposals, options, actor, source)
+    sub = await _call(routing.submit, proposals, options, actor, source, panels=panels)
     if sub.state is not None:
         response.status_code = 200
         log.info("routing run %s reused by %s", sub.job.run_id, actor)
@@ -319,6 +379,24 @@ async def create_run(
     log.info("routing run %s %s by %s: %d proposals", sub.job.run_id, "queued" if sub.new else f"already {sub.job.status}",
              actor, sub.job.total)
     return job_body(sub.job)
+
+
+@router.get("/panels", response_model=PanelsOut, responses=STAFF_ERRORS,
+            summary="The panels new runs use unless a run brings its own file (staff)")
+async def get_panels(request: Request, key: Annotated[str, Depends(require_api_key)]) -> dict:
+    return panels_body(get_router(request).panels)
+
+
+@router.post(
+    "/panels",
+    response_model=PanelsOut,
+    responses=STAFF_ERRORS,
+    summary="Check a panels file before routing with it (staff)",
+    description="`{\"name\": \"my-panels.yaml\", \"yaml\": \"…\"}` → the panels as `GET /v1/routing/panels` shows "
+    "them, or 422 `invalid_panels` listing every problem with its line. Nothing is stored.",
+)
+async def check_panels(body: PanelsCheckRequest, request: Request, key: Annotated[str, Depends(require_api_key)]) -> dict:
+    return panels_body(await _panels_from_text(body.yaml, Path(body.name).name or "panels.yaml"))
 
 
 @router.get("/runs", response_model=RunsResponse, responses=STAFF_ERRORS, summary="Every routing run, newest first (staff)")

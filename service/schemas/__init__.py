@@ -32,6 +32,9 @@ from .routing import (
     OverrideRequest,
     OverrideResponse,
     PanelLoadOut,
+    PanelOut,
+    PanelsCheckRequest,
+    PanelsOut,
     RunOptionsIn,
     RunOut,
     RunRequest,
@@ -44,6 +47,6 @@ __all__ = [
     "DirectionMatchOut", "DirectionOut", "DirectionRequest", "DirectionResponse", "DirectionsResponse",
     "ErrorDetail", "ErrorResponse", "EvidenceOut", "FeedbackOut", "HealthResponse", "JobOut", "LimitOut",
     "LimitsResponse", "MatchRequest", "MatchResponse", "OverrideOut", "OverrideRequest", "OverrideResponse",
-    "PanelLoadOut", "ReadyResponse", "RuleCheckOut", "RunOptionsIn", "RunOut", "RunRequest", "RunsResponse",
-    "Strict", "ValueOut", "valid_unicode",
+    "PanelLoadOut", "PanelOut", "PanelsCheckRequest", "PanelsOut", "ReadyResponse", "RuleCheckOut", "RunOptionsIn",
+    "RunOut", "RunRequest", "RunsResponse", "Strict", "ValueOut", "valid_unicode",
 ]

@@ -111,6 +111,8 @@ class PanelLoadOut(Strict):
     load: int
     min: int
     max: int
+    name: str | None = None
+    directions: list[int] = Field(default_factory=list, description="The directions the panel covers.")
 
 
 class OverrideOut(Strict):
@@ -181,3 +183,24 @@ class OverrideResponse(Strict):
     run: RunOut
 
 
+
+
+class PanelsCheckRequest(Strict):
+    name: str = Field("panels.yaml", max_length=200, description="The file's name, for messages.")
+    yaml: str = Field(max_length=200_000, description="The panels file's text (YAML, as corpus/panels.yaml).")
+
+
+class PanelOut(Strict):
+    id: str
+    name: str
+    directions: list[int]
+    min: int
+    max: int
+    quorum: int
+    members: list[str] = Field(description="name（organisation）")
+
+
+class PanelsOut(Strict):
+    source: str = Field(description="The panels file's name.")
+    conflict_rule: Literal["quorum", "strict"]
+    panels: list[PanelOut]

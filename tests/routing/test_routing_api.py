@@ -98,8 +98,10 @@ def test_json_items_route_and_rerun_is_idempotent(client):
     assert {"proposal_id", "panel_id", "backup_panel_id", "affinity", "flagged", "reason", "eligible",
             "failed_rules"} <= set(data["assignments"][0])
     assert data["progress"] == {"done": 5, "total": 5}
-    assert data["panels"] == [{"id": "A", "load": 2, "min": 0, "max": 100}, {"id": "B", "load": 2, "min": 0, "max": 100},
-                              {"id": "C", "load": 1, "min": 0, "max": 100}]
+    assert [{k: p[k] for k in ("id", "load", "min", "max")} for p in data["panels"]] == [
+        {"id": "A", "load": 2, "min": 0, "max": 100}, {"id": "B", "load": 2, "min": 0, "max": 100},
+        {"id": "C", "load": 1, "min": 0, "max": 100}]
+    assert data["panels"][0]["name"] == "评审组A" and data["panels"][0]["directions"] == list(range(1, 15))
     assert data["actor"] == "王老师 (key#1)" and data["reused"] is False
     again = client.post("/v1/routing/runs", json=body, headers={"X-API-Key": "staff-key-2"})
     assert again.status_code == 200 and again.json()["run_id"] == data["run_id"] and again.json()["reused"] is True
@@ -181,7 +183,8 @@ def test_infeasible_configuration_fails_the_job_naming_the_panels(tmp_path):
         again = c.post("/v1/routing/runs", json={"items": items}, headers=KEY)
         assert again.status_code == 202 and again.json()["run_id"] == job["run_id"] and again.json()["status"] == "queued"
         assert wait_for(c, job["run_id"])["error"]["code"] == "routing_infeasible"
-        assert route(c, json={"items": items, "extra_room": {"A": 2}})["panels"][0] == {"id": "A", "load": 3, "min": 0, "max": 3}
+        a = route(c, json={"items": items, "extra_room": {"A": 2}})["panels"][0]
+        assert (a["id"], a["load"], a["min"], a["max"]) == ("A", 3, 0, 3)
 
 
 def test_infeasible_configuration_is_409_when_waiting(tmp_path):
@@ -236,3 +239,31 @@ def test_a_broken_panels_file_is_a_clear_500(tmp_path):
         r = c.post("/v1/routing/runs", json={"items": proposal_rows(SPECS)}, headers=KEY)
         assert r.status_code == 500 and r.json()["error"]["code"] == "routing_unavailable"
         assert "not valid YAML" in r.json()["error"]["message"]
+
+
+def test_the_panels_new_runs_use_and_a_run_with_its_own_panels_file(client):
+    r = client.get("/v1/routing/panels", headers=KEY)
+    assert r.status_code == 200
+    panels = r.json()
+    assert panels["source"] == "panels.yaml" and panels["conflict_rule"] == "quorum"  # a file name, no server path
+    assert [p["id"] for p in panels["panels"]] == ["A", "B", "C"]
+    assert panels["panels"][0]["members"] == ["A-甲（甲大学）", "A-乙（乙研究院）", "A-丙（丙学院）"]
+    own = panels_yaml([{"id": "X", "dirs": range(1, 21)}, {"id": "Y", "dirs": range(21, 41)}])
+    r = client.post("/v1/routing/panels", json={"name": "本次评审组.yaml", "yaml": own}, headers=KEY)
+    assert r.status_code == 200 and [p["id"] for p in r.json()["panels"]] == ["X", "Y"]
+    assert r.json()["source"] == "本次评审组.yaml"
+    bad = own.replace("max: 100", "max: -1", 1)
+    r = client.post("/v1/routing/panels", json={"name": "bad.yaml", "yaml": bad}, headers=KEY)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_panels"
+    assert "bad.yaml, line 8: panel X: max must be a whole number ≥ 0, got -1" in r.json()["error"]["message"]
+    assert client.post("/v1/routing/panels", json={"yaml": own}).status_code == 401
+
+    files = {"file": ("p.csv", pd.DataFrame(proposal_rows(SPECS)).to_csv(index=False).encode(), "text/csv"),
+             "panels": ("本次评审组.yaml", own.encode("utf-8"), "application/yaml")}
+    data = route(client, files=files)
+    assert {a["proposal_id"]: a["panel_id"] for a in data["assignments"]} == {"p1": "X", "p2": "X", "p3": "X", "p4": "Y", "p5": "Y"}
+    for panels_file, code in [(("x.yaml", b"panels: [", "application/yaml"), "invalid_panels"),
+                              (("x.txt", own.encode(), "text/plain"), "invalid_file_type"),
+                              (("x.yaml", b"\xff\xfe", "application/yaml"), "invalid_panels")]:
+        r = client.post("/v1/routing/runs", files={"file": files["file"], "panels": panels_file}, headers=KEY)
+        assert r.status_code == 422 and r.json()["error"]["code"] == code and r.json()["error"]["field"] == "panels", r.text
