@@ -222,3 +222,35 @@ def test_an_officer_routes_corrects_and_downloads_in_the_browser(page, staff_app
 
     page.click("#signout")
     assert page.locator("#app").is_hidden() and page.evaluate("() => sessionStorage.length") == 0
+
+
+def test_the_page_routes_with_the_real_matcher(browser, matcher, serve_app, tmp_path):  # noqa: F811
+    """One quick run on the session's real matcher: three proposals, the default panels with no minimums."""
+    from routing.panels import DEFAULT_PANELS_PATH
+
+    panels = tmp_path / "panels.yaml"
+    panels.write_text(DEFAULT_PANELS_PATH.read_text(encoding="utf-8").replace("    min: 5\n", "    min: 0\n"), encoding="utf-8")
+    settings = Settings(api_keys=(KEY,), routing=RoutingSettings(db=tmp_path / "real.sqlite", panels=panels))
+    source = tmp_path / "proposals.csv"
+    pd.DataFrame([
+        {"编号": "E02", "项目名称": "高压实磷酸铁锂正极材料", "摘要": "开发碳包覆纳米磷酸铁锂正极材料连续化制备工艺，压实密度≥2.6 g/cm³，建成年产2万吨LFP生产线。"},
+        {"编号": "E03", "项目名称": "商用车质子交换膜燃料电池电堆", "摘要": "研制高功率密度质子交换膜燃料电池电堆与膜电极，寿命≥20000小时，用于重型商用车。"},
+        {"编号": "E08", "项目名称": "现代文学研究", "摘要": "研究鲁迅小说中的女性形象与叙事策略，分析二十世纪初中国现代文学的启蒙话语与性别书写。"},
+    ]).to_csv(source, index=False)
+    with serve_app(create_app(settings, matcher=matcher)) as server:
+        context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        try:
+            page.goto(server.url + "/staff")
+            sign_in(page, KEY)
+            page.wait_for_selector("#panel-options tbody tr[data-panel='P10']")
+            page.set_input_files("#proposals-file", str(source))
+            page.click("#start-run")
+            page.wait_for_selector("#result:not([hidden])")
+            got = {r["id"]: (r["panel"], r["flagged"]) for r in rows_shown(page)}
+            assert got == {"E02": ("P06", False), "E03": ("P05", False), "E08": ("", True)}
+            e02 = page.locator("#proposals tr[data-proposal-id='E02']")
+            assert "方向22" in e02.locator(".dir").first.inner_text() and "磷酸铁锂" in e02.locator(".chip").all_inner_texts()
+        finally:
+            context.close()
