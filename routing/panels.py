@@ -203,7 +203,7 @@ class PanelSet:
         about a run that is routed later from this copy (they are not part of a run's identity)."""
         if not with_lines:
             return {"conflict_rule": self.conflict_rule, "panels": [p.to_dict() for p in self.panels]}
-        return {"conflict_rule": self.conflict_rule, "source": self.source,
+        return {"conflict_rule": self.conflict_rule, "source": Path(self.source).name,  # a name, never a server path
                 "panels": [p.to_dict() | ({"line": p.line} if p.line else {}) for p in self.panels]}
 
     @classmethod

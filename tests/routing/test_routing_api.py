@@ -179,12 +179,22 @@ def test_infeasible_configuration_fails_the_job_naming_the_panels(tmp_path):
         assert job["status"] == "failed" and "assignments" not in job
         err = job["error"]
         assert err["code"] == "routing_infeasible" and "A (line" in err["message"] and "extra room needed: 2" in err["message"]
+        assert str(tmp_path) not in err["message"]  # no server path
         # the same input again starts afresh (a failed run is not an answer), and fails the same way
         again = c.post("/v1/routing/runs", json={"items": items}, headers=KEY)
         assert again.status_code == 202 and again.json()["run_id"] == job["run_id"] and again.json()["status"] == "queued"
         assert wait_for(c, job["run_id"])["error"]["code"] == "routing_infeasible"
         a = route(c, json={"items": items, "extra_room": {"A": 2}})["panels"][0]
         assert (a["id"], a["load"], a["min"], a["max"]) == ("A", 3, 0, 3)
+
+
+def test_a_failed_run_names_the_panels_file_not_its_server_path(tmp_path):
+    with make_client(tmp_path, three_panels(A={"min": 5})) as c:
+        r = c.post("/v1/routing/runs", json={"items": proposal_rows([("p1", "d1=0.9")])}, headers=KEY)
+        err = wait_for(c, r.json()["run_id"])["error"]
+        assert err["code"] == "routing_infeasible"
+        assert err["message"].startswith("panels.yaml: the open panels' minimums add up to 5 but only 1 proposals")
+        assert str(tmp_path) not in err["message"]
 
 
 def test_infeasible_configuration_is_409_when_waiting(tmp_path):
