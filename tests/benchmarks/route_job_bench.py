@@ -86,7 +86,7 @@ def main(argv=None) -> int:
 
     items, _ = labelled_items(args.n)
     table = xlsx(items)
-    report: dict = {"n": args.n}
+    report: dict = {"n": args.n, "load_average_at_start": round(os.getloadavg()[0], 1)}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.update(GUIDE_MATCH_API_KEYS=KEY, GUIDE_MATCH_ROUTING_DB=str(Path(tmp) / "bench.sqlite"))
         proc, url = start_server(workers=1)
@@ -144,6 +144,7 @@ def main(argv=None) -> int:
     matcher.match_many(texts, top_k=40, on_error="return")
     base = time.perf_counter() - t
     report["baseline_match_many_s"] = round(base, 1)
+    report["load_average_at_end"] = round(os.getloadavg()[0], 1)  # other work on the machine skews both timings
     report["job_over_baseline"] = round(report["job"]["submit_to_done_s"] / base, 2)
     report["matcher_version"] = matcher.version
     print(json.dumps(report, ensure_ascii=False, indent=2))
