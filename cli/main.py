@@ -134,6 +134,12 @@ def cmd_override(args) -> int:
     return run_override(args)
 
 
+def cmd_feedback_export(args) -> int:
+    from .routing import run_feedback_export
+
+    return run_feedback_export(args)
+
+
 DB_HELP = "SQLite database of runs (default: $GUIDE_MATCH_ROUTING_DB, else routing.sqlite)"
 
 
@@ -236,10 +242,22 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--to", required=True, metavar="PANEL", help="the panel it moves to")
     o.add_argument("--reason", required=True, help="why it moves (kept in the audit log and the routing sheet)")
     o.add_argument("--force", action="store_true", help="allow going over a panel's max or below its min (never a conflict)")
+    o.add_argument("--direction", type=int, metavar="N",
+                   help="the direction (1–40) you judge right for the proposal, kept as a labelled example")
     o.add_argument("--db", default=None, help=DB_HELP)
     o.add_argument("-o", "--output", help="also write the updated routing sheet (.xlsx or .json)")
     o.add_argument("--actor", help="who makes the change (default: $GUIDE_MATCH_ACTOR or the user name)")
     o.set_defaults(func=cmd_override)
+
+    f = sub.add_parser("feedback", help="program officers' corrections as labelled examples")
+    fsub = f.add_subparsers(dest="feedback_command", required=True)
+    fe = fsub.add_parser("export", help="write the corrections in the labelled set's format (.jsonl)",
+                         description="One row per proposal an officer moved or whose direction they recorded: "
+                         "id, text, labels, genre, split (dev/test, fixed by a hash of the proposal id), "
+                         "source: officer-correction, licence. `guide-match evaluate FILE --split test` reads it.")
+    fe.add_argument("--db", default=None, help=DB_HELP)
+    fe.add_argument("-o", "--output", required=True, help="the labelled examples, .jsonl")
+    fe.set_defaults(func=cmd_feedback_export)
     return p
 
 

@@ -1,18 +1,23 @@
-"""`guide-match route` and `guide-match override` (the parsers are in :mod:`cli.main`)."""
+"""`guide-match route`, `override` and `feedback export` (the parsers are in :mod:`cli.main`)."""
 from __future__ import annotations
 
 import getpass
 import os
 import sys
+from collections import Counter
+from pathlib import Path
 
 from tqdm import tqdm
 
+from matcher.errors import InputError
 from routing import Router, RoutingOptions, RoutingStore, RunState, load_panels, read_proposals
 from routing.config import RoutingSettings
 from routing.export import check_output_path
+from routing.feedback import write_feedback
 from routing.options import parse_closed, parse_extra_room
 
 from .limits import table_limits
+
 from .render import render_table
 
 
@@ -57,7 +62,7 @@ def run_route(args) -> int:
     panels.with_options(options.closed, options.extra_room, options.conflict_rule)  # unknown panels fail here, before the model loads
     store = _store(args)
     print(f"{len(proposals)} proposals from {args.proposals}; loading the matcher…", file=sys.stderr)
-    router = Router(Matcher.load(model_dir=args.model_dir), store, panels)
+    router = Router(Matcher.load(model_dir=args.model_dir), store, panels, stale_seconds=settings.job_stale_seconds)
     with tqdm(total=len(proposals), desc="routing", unit="proposal", file=sys.stderr) as bar:
         state = router.route(proposals, options, actor=args.actor or default_actor(), source=str(args.proposals),
                              progress=bar.update)
@@ -77,7 +82,7 @@ def run_override(args) -> int:
     output = check_output_path(args.output) if args.output else None
     router = Router(None, _store(args))  # works on the panels stored with the run
     outcome = router.override(args.run_id, args.proposal_id, args.to, args.reason, actor=args.actor or default_actor(),
-                              force=args.force)
+                              force=args.force, direction=args.direction)
     o = outcome.override
     for w in outcome.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -87,4 +92,17 @@ def run_override(args) -> int:
     if output:
         router.export(args.run_id, output)
         print(f"routing sheet: {output}")
+    return 0
+
+
+def run_feedback_export(args) -> int:
+    db = Path(args.db or RoutingSettings.from_env().db)
+    if not db.is_file():
+        raise InputError(f"database {db}: no such file; give the routing database with --db", "db")
+    path, rows = write_feedback(RoutingStore(db), args.output)
+    splits = Counter(r["split"] for r in rows)
+    out_of_scope = sum(not r["labels"] for r in rows)
+    print(f"{len(rows)} labelled examples (dev {splits['dev']}, test {splits['test']}; {out_of_scope} judged out of "
+          f"scope) from {db} -> {path}")
+    print("the texts are the proposals' own: keep the file as confidential as the database", file=sys.stderr)
     return 0

@@ -2,8 +2,10 @@
 
 One job per module: :mod:`.panels` (the panels file), :mod:`.proposals` (the proposals table),
 :mod:`.conflicts` (conflicts of interest), :mod:`.affinity` (proposal × panel affinity),
-:mod:`.assign` (the min-cost-flow assignment, pure numpy), :mod:`.store` (SQLite), :mod:`.export`
-(routing sheet and JSON), :mod:`.service` (the :class:`Router` facade), :mod:`.cli` (commands).
+:mod:`.assign` (the min-cost-flow assignment, pure numpy), :mod:`.store` (SQLite), :mod:`.jobs`
+(runs as jobs: owners, restarts, the worker thread), :mod:`.export` (routing sheet and JSON),
+:mod:`.review` (what an officer reviews per proposal), :mod:`.feedback` (corrections as labelled
+examples), :mod:`.router` (the :class:`Router` facade).
 """
 from .assign import RoutingInfeasible, Solution, solve
 from .options import RoutingOptions

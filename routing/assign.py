@@ -41,7 +41,7 @@ class RoutingInfeasible(InputError):
     """The panels' capacities cannot take the proposals; ``short`` says which panels and by how much."""
 
     def __init__(self, message: str, short: list[dict]):
-        super().__init__(message, "panels")
+        super().__init__(message, "panels", "routing_infeasible")
         self.short = short
 
 

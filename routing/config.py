@@ -13,10 +13,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from matcher.config import settings_error
 
 ENV_PREFIX = "GUIDE_MATCH_ROUTING_"
+JOB_POLL_SECONDS = 1.0
+JOB_STALE_SECONDS = 600.0
 
 
 class RoutingSettings(BaseSettings):
-    """``GUIDE_MATCH_ROUTING_DB``, ``GUIDE_MATCH_ROUTING_PANELS``, ``GUIDE_MATCH_ROUTING_MAX_PROPOSALS``."""
+    """``GUIDE_MATCH_ROUTING_DB``, ``…_PANELS``, ``…_MAX_PROPOSALS``, ``…_JOB_POLL_SECONDS``, ``…_JOB_STALE_SECONDS``."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
@@ -26,6 +28,11 @@ class RoutingSettings(BaseSettings):
     """Expert panels file; None: the default ``corpus/panels.yaml``."""
     max_proposals: int = Field(10_000, ge=1)
     """Most proposals in one run (a table's rows, or JSON items)."""
+    job_poll_seconds: float = Field(JOB_POLL_SECONDS, gt=0, le=60)
+    """How often a server's routing worker looks for queued runs (a submission to it wakes it at once)."""
+    job_stale_seconds: float = Field(JOB_STALE_SECONDS, ge=10)
+    """A running run whose process gave no sign of life for this long (and cannot be checked directly,
+    being on another host) is marked failed."""
 
     @classmethod
     def from_env(cls, **overrides) -> "RoutingSettings":

@@ -108,6 +108,7 @@ class Panel:
             max=int(d["max"]),
             quorum=int(d["quorum"]),
             members=tuple(Member(m["name"], m["organisation"], tuple(m.get("expertise") or ())) for m in d["members"]),
+            line=d.get("line"),
         )
 
 
@@ -197,12 +198,17 @@ class PanelSet:
                 [{"panel": p.id, "kind": "max", "max": p.max} for p in open_],
             )
 
-    def to_dict(self) -> dict:
-        return {"conflict_rule": self.conflict_rule, "panels": [p.to_dict() for p in self.panels]}
+    def to_dict(self, with_lines: bool = False) -> dict:
+        """The panels as data; ``with_lines`` adds each panel's line and the file's name, for messages
+        about a run that is routed later from this copy (they are not part of a run's identity)."""
+        if not with_lines:
+            return {"conflict_rule": self.conflict_rule, "panels": [p.to_dict() for p in self.panels]}
+        return {"conflict_rule": self.conflict_rule, "source": Path(self.source).name,  # a name, never a server path
+                "panels": [p.to_dict() | ({"line": p.line} if p.line else {}) for p in self.panels]}
 
     @classmethod
     def from_dict(cls, d: Mapping, source: str = "panels") -> "PanelSet":
-        return cls(tuple(Panel.from_dict(p) for p in d["panels"]), d.get("conflict_rule", "quorum"), source)
+        return cls(tuple(Panel.from_dict(p) for p in d["panels"]), d.get("conflict_rule", "quorum"), d.get("source", source))
 
 
 # -- YAML with line numbers ----------------------------------------------------------------------

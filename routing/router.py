@@ -10,26 +10,62 @@
 """
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from corpus import N_DIRECTIONS
 from matcher.errors import InputError
 from matcher.results import MatchResult
 from .affinity import panel_affinity, score_matrix
+from .config import JOB_STALE_SECONDS
 from .assign import BEST, CAPACITY, HELD, LOW, MINIMUM, NO_PANEL, Solution, choose_backups, solve, triage
 from .conflicts import Conflicts, find_conflicts, panel_allows
 from .export import write_output
 from .options import RoutingOptions, check_label
 from .panels import PanelSet, load_panels
 from .proposals import Proposal
-from .store import AssignmentRow, OverrideRecord, RoutingStore, RunRecord, RunState, now, run_key
+from .jobs import INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE, SERVER_STOPPED, SERVER_STOPPED_MESSAGE, owner, reap
+from .store import (
+    CONFIRMED,
+    DONE,
+    INFERRED,
+    OVERRIDE,
+    QUEUED,
+    RUNNING,
+    AssignmentRow,
+    FeedbackRecord,
+    JobRecord,
+    OverrideRecord,
+    RoutingStore,
+    RunConflict,
+    RunRecord,
+    RunState,
+    now,
+    run_key,
+)
 
 
 class OverrideRefused(InputError):
     """An override that the run's capacities, conflicts or closed panels do not allow."""
+
+
+class _Stopped(Exception):
+    """Raised from a job's progress report to stop matching: ``cancelled`` or ``server_stopped``."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What :meth:`Router.submit` found or stored: the job, whether it is new, and the stored run
+    when the same input was routed before."""
+
+    job: JobRecord
+    new: bool
+    state: RunState | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +73,24 @@ class OverrideOutcome:
     state: RunState
     override: OverrideRecord
     warnings: tuple[str, ...]
+
+
+def check_direction(direction: object, allow_none: bool = False) -> int | None:
+    """A direction id of the guide (1–40), or None when ``allow_none``; otherwise a clear InputError."""
+    if direction is None and allow_none:
+        return None
+    if isinstance(direction, bool) or not isinstance(direction, int) or not 1 <= direction <= N_DIRECTIONS:
+        extra = ", or none when no direction fits" if allow_none else ""
+        raise InputError(f"direction must be a direction of the guide: a whole number from 1 to {N_DIRECTIONS}{extra}",
+                         "direction")
+    return direction
+
+
+def _best_of(row: AssignmentRow, directions: Sequence[int]) -> int | None:
+    """Of ``directions``, the one the matcher scored highest for the row's proposal (None: no scores stored)."""
+    scores = {d["id"]: d["score"] for d in row.directions}
+    known = [d for d in directions if d in scores]
+    return max(known, key=lambda d: scores[d]) if known else None
 
 
 def _fmt(x: float) -> str:
@@ -55,10 +109,13 @@ class Router:
     ``matcher`` may be None for work on stored runs only (overrides, exports).
     """
 
-    def __init__(self, matcher, db: str | Path | RoutingStore, panels: PanelSet | str | Path | None = None):
+    def __init__(self, matcher, db: str | Path | RoutingStore, panels: PanelSet | str | Path | None = None,
+                 stale_seconds: float = JOB_STALE_SECONDS):
         self.matcher = matcher
         self.store = db if isinstance(db, RoutingStore) else RoutingStore(db)
         self._panels = panels
+        self.stale_seconds = stale_seconds
+        """A running job of another host is given up after this long without a heartbeat (see :mod:`.jobs`)."""
 
     @property
     def panels(self) -> PanelSet:
@@ -68,6 +125,47 @@ class Router:
         return self._panels
 
     # -- routing --------------------------------------------------------------------------------
+    def submit(
+        self,
+        proposals: Sequence[Proposal],
+        options: RoutingOptions | None = None,
+        actor: str = "unknown",
+        source: str | None = None,
+        claim: bool = False,
+        panels: PanelSet | None = None,
+    ) -> Submission:
+        """Store a job for the proposals, or find the run or job already there for the same input.
+
+        The input's identity is a hash of the proposals, the panels with the options applied, the
+        options and the matcher's version: the same input routed before gives its stored run; one
+        queued or running gives that job (no second matching). ``claim``: the job is stored as
+        running for this process, which runs it at once (:meth:`run_claimed`); otherwise it is
+        queued for a :class:`~routing.jobs.RoutingWorker`. ``panels``: this run's panels instead of the
+        router's (an uploaded panels file).
+        """
+        if self.matcher is None:
+            raise RuntimeError("Router.submit needs a matcher")
+        options = options or RoutingOptions()
+        actor = check_label(actor, "actor")
+        if not proposals:
+            raise InputError("no proposals to route", "input")
+        panels = (panels or self.panels).with_options(options.closed, options.extra_room, options.conflict_rule)
+        key = run_key(
+            [p.to_dict() for p in proposals], panels.to_dict(), options.to_dict(), self.matcher.version
+        )
+        job = JobRecord(
+            run_id=key[:12], input_key=key, status=QUEUED, done=0, total=len(proposals), created_at=now(),
+            actor=actor, source=source, matcher_version=self.matcher.version, options=options.to_dict(),
+            panels=panels.to_dict(with_lines=True),
+        )
+        if claim:
+            job = replace(job, status=RUNNING, started_at=job.created_at, heartbeat_at=time.time(), **owner())
+        job, new = self.store.submit(job, proposals)
+        if not new and job.status == DONE:
+            self.store.record_reuse(job.run_id, actor, source)
+            return Submission(job, False, replace(self.store.state(job.run_id), reused=True))
+        return Submission(job, new)
+
     def route(
         self,
         proposals: Sequence[Proposal],
@@ -75,25 +173,85 @@ class Router:
         actor: str = "unknown",
         source: str | None = None,
         progress: Callable[[int], None] | None = None,
+        panels: PanelSet | None = None,
     ) -> RunState:
-        """Route the proposals (or return the stored run for the same input, panels and options)."""
-        if self.matcher is None:
-            raise RuntimeError("Router.route needs a matcher")
-        options = options or RoutingOptions()
-        actor = check_label(actor, "actor")
-        if not proposals:
-            raise InputError("no proposals to route", "input")
-        panels = self.panels.with_options(options.closed, options.extra_room, options.conflict_rule)
-        key = run_key(
-            [p.to_dict() for p in proposals], panels.to_dict(), options.to_dict(), self.matcher.version
-        )
-        existing = self.store.run_id_for_key(key)
-        if existing:
-            self.store.record_reuse(existing, actor, source)
-            if progress:
-                progress(len(proposals))
-            return replace(self.store.state(existing), reused=True)
+        """Route the proposals now, in this thread (or return the stored run for the same input).
 
+        The command line's way (and the API's ``?wait=true``). An identical job that a server has
+        queued is taken over; one that another process is running is waited for.
+        """
+        while True:
+            reap(self.store, self.stale_seconds)
+            sub = self.submit(proposals, options, actor, source, claim=True, panels=panels)
+            if sub.state is not None:
+                if progress:
+                    progress(len(proposals))
+                return sub.state
+            job = sub.job if sub.new else self.store.claim(sub.job.run_id, owner())
+            if job is not None:
+                state = self.run_claimed(job, progress)
+                if state is None:
+                    stopped = self.store.job(job.run_id)
+                    raise RunConflict(f"routing run {job.run_id} was stopped: {stopped.error}", "run_cancelled")
+                return state
+            self._wait_for(sub.job.run_id, progress)
+
+    def _wait_for(self, run_id: str, progress: Callable[[int], None] | None) -> None:
+        """Follow another process's job until it is over (its progress shown as ours)."""
+        shown = 0
+        while True:
+            job = self.store.job(run_id)
+            if progress and job.done > shown:
+                progress(job.done - shown)
+                shown = job.done
+            if job.status != RUNNING or reap(self.store, self.stale_seconds):
+                return
+            time.sleep(0.5)
+
+    def run_claimed(
+        self,
+        job: JobRecord,
+        progress: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> RunState | None:
+        """Match, assign and store a job this process has claimed; None when it was cancelled (or
+        ``stop`` was set: the job is then marked failed). A failure is recorded with the job and raised."""
+        worker_id = job.worker_id or ""
+        done = 0
+
+        def report(n: int) -> None:
+            nonlocal done
+            done += n
+            if stop is not None and stop.is_set():
+                raise _Stopped(SERVER_STOPPED)
+            if not self.store.report_progress(job.run_id, worker_id, done):
+                raise _Stopped("cancelled")
+            if progress:
+                progress(n)
+
+        try:
+            run, rows = self._compute(job, self.store.proposals(job.run_id), report)
+            if not self.store.finish(run, rows, worker_id):
+                return None  # cancelled between the last progress report and now
+        except _Stopped as why:
+            if why.args[0] == SERVER_STOPPED:
+                self.store.fail(job.run_id, SERVER_STOPPED, SERVER_STOPPED_MESSAGE, worker_id)
+            return None
+        except InputError as err:
+            self.store.fail(job.run_id, err.code, err.message, worker_id)
+            raise
+        except BaseException:
+            self.store.fail(job.run_id, INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE, worker_id)
+            raise
+        return self.store.state(job.run_id)
+
+    def _compute(self, job: JobRecord, proposals: Sequence[Proposal],
+                 progress: Callable[[int], None]) -> tuple[RunRecord, list[AssignmentRow]]:
+        """The run and its assignments for a job's proposals (nothing is written here)."""
+        if len(proposals) != job.total:
+            raise RuntimeError(f"routing run {job.run_id}: {len(proposals)} of {job.total} proposals are stored")
+        panels = PanelSet.from_dict(job.panels)
+        options = RoutingOptions.from_dict(job.options)
         directions = self.matcher.directions
         dir_ids = [d.id for d in directions]
         results = self.matcher.match_many(
@@ -122,21 +280,31 @@ class Router:
         rows = self._rows(proposals, results, affinity, conflicts, solution, panels, options)
         self._add_verdicts(rows, proposals)
         run = RunRecord(
-            run_id=key[:12],
-            input_key=key,
+            run_id=job.run_id,
+            input_key=job.input_key,
             created_at=now(),
-            actor=actor,
-            source=source,
+            actor=job.actor,
+            source=job.source,
             n_proposals=len(proposals),
             n_flagged=int(solution.flagged.sum()),
             total_affinity=round(solution.total_affinity, 4),
-            matcher_version=self.matcher.version,
+            matcher_version=job.matcher_version,
             options=options.to_dict(),
-            panels=panels.to_dict(),
+            panels=PanelSet.from_dict(job.panels).to_dict(),
             notes=self._notes(proposals, panels),
         )
-        run_id, reused = self.store.save_run(run, rows)
-        return replace(self.store.state(run_id), reused=reused)
+        return run, rows
+
+    def job(self, run_id: str) -> JobRecord:
+        return self.store.job(run_id)
+
+    def cancel(self, run_id: str, actor: str = "unknown") -> JobRecord:
+        """Cancel a queued or running run: it stops before its next chunk of proposals and stores nothing."""
+        return self.store.cancel(run_id, actor)
+
+    def delete(self, run_id: str, actor: str = "unknown") -> JobRecord:
+        """Delete a finished run with its assignments, corrections and texts (the audit log keeps the event)."""
+        return self.store.delete_run(run_id, actor)
 
     def _add_verdicts(self, rows: list[AssignmentRow], proposals: Sequence[Proposal]) -> None:
         """The eligibility pre-check per proposal (its text and field columns), beside its assignment."""
@@ -189,6 +357,8 @@ class Router:
                     flagged=bool(sol.flagged[i]),
                     reason=reason,
                     initial_panel_id=ids[p] if p >= 0 else None,
+                    directions=[{"id": d.id, "score": round(float(d.score), 4), "terms": list(d.matched_terms)}
+                                for d in res.directions] if isinstance(res, MatchResult) else [],
                 )
             )
         return rows
@@ -240,19 +410,22 @@ class Router:
 
     # -- overrides --------------------------------------------------------------------------------
     def override(self, run_id: str, proposal_id: str, panel_id: str, reason: str, actor: str = "unknown",
-                 force: bool = False) -> OverrideOutcome:
+                 force: bool = False, direction: int | None = None) -> OverrideOutcome:
         """Move a proposal to another panel, checked against capacities and conflicts, and record it.
 
         A conflict of interest under the run's rule is never overridden. A panel over its maximum, or
-        one left below its minimum, needs ``force=True`` (recorded with the override).
+        one left below its minimum, needs ``force=True`` (recorded with the override). The move is
+        kept as a labelled example too: with the officer's ``direction`` when given, else with the
+        moved-to panel's direction the matcher ranked highest for the proposal.
         """
         reason = check_label((reason or "").strip(), "reason")
         if not reason:
             raise InputError("an override needs a reason (why the proposal moves)", "reason")
         actor = check_label((actor or "").strip(), "actor") or "unknown"
+        direction = check_direction(direction, allow_none=True)
         warnings: list[str] = []
         with self.store.transaction() as tx:
-            run = tx.run_record(run_id)
+            run = tx.done_run(run_id, "an override")
             panels = PanelSet.from_dict(run.panels, source=f"run {run_id}")
             row = tx.row(run_id, proposal_id)
             target = panels.get(panel_id)
@@ -285,8 +458,15 @@ class Router:
                         raise OverrideRefused(msg + "; use force to move the proposal anyway", "panel_id")
                     warnings.append(msg + "; moved on request")
             at = now()
-            record = OverrideRecord(0, run_id, proposal_id, row.panel_id, target.id, reason, actor, at, force)
+            record = OverrideRecord(0, run_id, proposal_id, row.panel_id, target.id, reason, actor, at, force, direction)
             record.id = tx.insert_override(record)
+            if direction is not None and direction not in target.directions:
+                warnings.append(f"direction {direction} is not among panel {target.id}'s directions "
+                                f"({', '.join(map(str, target.directions))})")
+            label = direction if direction is not None else _best_of(row, target.directions)
+            if label is not None:
+                tx.insert_feedback(FeedbackRecord(0, run_id, proposal_id, label, OVERRIDE if direction is not None else INFERRED,
+                                                  actor, at, record.id))
             row.backup_panel_id = self._backup(row, panels, j, RoutingOptions.from_dict(run.options), loads)
             moved_from = row.panel_id or "待人工审核"
             row.panel_id = target.id
@@ -299,9 +479,25 @@ class Router:
             row.reason = note + "。"
             tx.update_row(run_id, row)
             tx.event(actor, "override", run_id, {"proposal_id": proposal_id, "from": record.from_panel_id,
-                                                 "to": target.id, "reason": reason, "forced": force})
+                                                 "to": target.id, "reason": reason, "forced": force,
+                                                 "direction": direction})
             state = tx.state(run_id)
         return OverrideOutcome(state, record, tuple(warnings))
+
+    def confirm_direction(self, run_id: str, proposal_id: str, direction: int | None,
+                          actor: str = "unknown") -> tuple[FeedbackRecord, RunState]:
+        """Record an officer's judgment of a proposal's direction without moving it (``None``: no
+        direction of the guide fits); kept with the run as a labelled example."""
+        direction = check_direction(direction, allow_none=True)
+        actor = (actor or "").strip() or "unknown"
+        with self.store.transaction() as tx:
+            tx.done_run(run_id, "recording a direction")
+            tx.row(run_id, proposal_id)
+            record = FeedbackRecord(0, run_id, proposal_id, direction, CONFIRMED, actor, now())
+            record.id = tx.insert_feedback(record)
+            tx.event(actor, "direction.confirmed", run_id, {"proposal_id": proposal_id, "direction": direction})
+            state = tx.state(run_id)
+        return record, state
 
     @staticmethod
     def _backup(row: AssignmentRow, panels: PanelSet, primary: int, options: RoutingOptions,

@@ -56,6 +56,16 @@ def load_matcher(settings: Settings):
     return Matcher.load(settings.matcher)
 
 
+def routing_worker(app: FastAPI):
+    """The app's routing worker: runs queued routing jobs in a thread of this process (see :mod:`routing.jobs`)."""
+    from routing import Router
+    from routing.jobs import RoutingWorker
+
+    settings = app.state.settings.routing
+    return RoutingWorker(lambda store: Router(app.state.matcher, store, stale_seconds=settings.job_stale_seconds),
+                         settings.db, settings.job_poll_seconds, settings.job_stale_seconds)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     if app.state.matcher is None:
@@ -66,14 +76,20 @@ async def lifespan(app: FastAPI):
             log.exception("the matcher could not be loaded")
             raise
         log.info("matcher ready: %s", app.state.matcher.version)
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_summarise_refusals, app)
-        try:
-            yield
-        finally:
-            tasks.cancel_scope.cancel()
-    for refusals in (app.state.rate_refusals, app.state.key_refusals):
-        refusals.flush(force=True)
+    worker = app.state.routing_worker = routing_worker(app)
+    worker.start()
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_summarise_refusals, app)
+            try:
+                yield
+            finally:
+                tasks.cancel_scope.cancel()
+    finally:  # outside the cancelled scope, so the wait for the worker is not cancelled with it
+        await anyio.to_thread.run_sync(worker.stop)
+        app.state.routing_worker = None
+        for refusals in (app.state.rate_refusals, app.state.key_refusals):
+            refusals.flush(force=True)
 
 
 async def _summarise_refusals(app: FastAPI) -> None:
@@ -152,6 +168,7 @@ def create_app(settings: Settings | None = None, matcher: Any = None) -> FastAPI
     app.state.rate_refusals = RefusalLog("requests over the rate limit (GUIDE_MATCH_RATE_LIMIT)")
     app.state.key_failures = ClientLimits(settings.key_failure_limit, "staff-key-failures")
     app.state.key_refusals = RefusalLog("staff requests after too many wrong API keys")
+    app.state.routing_worker = None
     install_exception_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

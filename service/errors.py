@@ -28,6 +28,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message as AsgiMessage, Receive, Scope, Send
 
 from corpus import N_DIRECTIONS
@@ -155,17 +156,31 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return error_response(status, code, message, field)
 
 
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the API documents at the request's path (Starlette's 405 names only the first route's)."""
+    methods: set[str] = set()
+    for path, operations in request.app.openapi().get("paths", {}).items():
+        if compile_path(path)[0].match(request.url.path):
+            methods |= {m.upper() for m in operations if m in _HTTP_METHODS}
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = _STATUS_CODES.get(exc.status_code, "http_error")
     method = request.method[:16]
+    headers = getattr(exc, "headers", None)
     if exc.status_code == 404 and exc.detail == "Not Found":
         message = f"no such endpoint for {method}; see /docs for the API's endpoints"
     elif exc.status_code == 405:
-        allowed = (getattr(exc, "headers", None) or {}).get("Allow")
+        headers = {**(headers or {}), "Allow": _allowed_methods(request) or (headers or {}).get("Allow", "")}
+        allowed = headers.get("Allow")
         message = f"method {method} is not allowed here" + (f"; allowed: {allowed}" if allowed else "") + "; see /docs"
     else:
         message = str(exc.detail)
-    return error_response(exc.status_code, code, message, None, headers=getattr(exc, "headers", None))
+    return error_response(exc.status_code, code, message, None, headers=headers)
 
 
 def install_exception_handlers(app: FastAPI) -> None:

@@ -1,4 +1,5 @@
-"""The applicants' page at ``/`` and the API docs at ``/docs``, with no external resources.
+"""The applicants' page at ``/``, the program officers' page at ``/staff`` and the API docs at ``/docs``,
+with no external resources.
 
 The page's files are under ``/static``; Swagger UI's are served from the ``fastapi-offline``
 package under ``/static/docs`` (FastAPI's default ``/docs`` would load them from a CDN).
@@ -27,6 +28,12 @@ router = APIRouter(include_in_schema=False)
 @router.get("/")
 async def index() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
+
+
+@router.get("/staff")
+async def staff() -> FileResponse:
+    """The program officers' page: its data comes only from the staff API, with the key the officer gives."""
+    return FileResponse(STATIC_DIR / "staff.html", media_type="text/html; charset=utf-8")
 
 
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)

@@ -24,20 +24,29 @@ from .match import (
 )
 from .routing import (
     AssignmentOut,
+    DirectionRequest,
+    DirectionResponse,
+    FeedbackOut,
+    JobOut,
     OverrideOut,
     OverrideRequest,
     OverrideResponse,
     PanelLoadOut,
+    PanelOut,
+    PanelsCheckRequest,
+    PanelsOut,
     RunOptionsIn,
     RunOut,
     RunRequest,
+    RunsResponse,
 )
 
 __all__ = [
-    "ERROR_RESPONSES", "AmbiguityOut", "AssignmentOut", "BatchItem", "BatchItemResult", "BatchRequest", "BatchResponse",
-    "CheckRequest", "CheckResponse", "EvidenceOut", "LimitOut", "RuleCheckOut", "ValueOut",
-    "ClusterOut", "ClusterScoreOut", "ClustersResponse", "DirectionMatchOut", "DirectionOut", "DirectionsResponse",
-    "ErrorDetail", "ErrorResponse", "HealthResponse", "LimitsResponse", "MatchRequest", "MatchResponse", "OverrideOut",
-    "OverrideRequest", "OverrideResponse", "PanelLoadOut", "ReadyResponse", "RunOptionsIn", "RunOut",
-    "RunRequest", "Strict", "valid_unicode",
+    "ERROR_RESPONSES", "AmbiguityOut", "AssignmentOut", "BatchItem", "BatchItemResult", "BatchRequest",
+    "BatchResponse", "CheckRequest", "CheckResponse", "ClusterOut", "ClusterScoreOut", "ClustersResponse",
+    "DirectionMatchOut", "DirectionOut", "DirectionRequest", "DirectionResponse", "DirectionsResponse",
+    "ErrorDetail", "ErrorResponse", "EvidenceOut", "FeedbackOut", "HealthResponse", "JobOut", "LimitOut",
+    "LimitsResponse", "MatchRequest", "MatchResponse", "OverrideOut", "OverrideRequest", "OverrideResponse",
+    "PanelLoadOut", "PanelOut", "PanelsCheckRequest", "PanelsOut", "ReadyResponse", "RuleCheckOut", "RunOptionsIn",
+    "RunOut", "RunRequest", "RunsResponse", "Strict", "ValueOut", "valid_unicode",
 ]

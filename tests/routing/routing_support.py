@@ -7,6 +7,8 @@ with the real matcher).
 from __future__ import annotations
 
 import re
+import threading
+import time
 
 import corpus
 from matcher import InputError
@@ -37,8 +39,7 @@ class FakeMatcher:
                            reason="fits" if in_scope else "no_direction_fits", directions=matches,
                            clusters=(ClusterScore("x", 0.0),), also_fits=(), message="", version=self.version)
 
-    def match_many(self, texts, top_k=5, on_error="raise", progress=None):
-        self.calls += 1
+    def _match(self, texts, on_error):
         out = []
         for t in texts:
             if not t.strip():
@@ -48,8 +49,46 @@ class FakeMatcher:
                 out.append(err)
             else:
                 out.append(self._result(t))
+        return out
+
+    def match_many(self, texts, top_k=5, on_error="raise", progress=None):
+        self.calls += 1
+        out = self._match(texts, on_error)
         if progress:
             progress(len(texts))
+        return out
+
+
+class ChunkedFakeMatcher(FakeMatcher):
+    """Matches in chunks of 64 and reports progress after each, as the real matcher does.
+
+    ``delay``: seconds per chunk. ``pause_after``: after that many chunks it sets ``paused`` and waits
+    for the test to set ``resume`` (so a test sees a run mid-way, deterministically).
+    """
+
+    CHUNK = 64
+
+    def __init__(self, delay: float = 0.0, pause_after: int | None = None):
+        super().__init__()
+        self.delay = delay
+        self.pause_after = pause_after
+        self.paused = threading.Event()
+        self.resume = threading.Event()
+        self.chunks = 0
+
+    def match_many(self, texts, top_k=5, on_error="raise", progress=None):
+        self.calls += 1
+        out = []
+        for start in range(0, len(texts), self.CHUNK):
+            chunk = texts[start : start + self.CHUNK]
+            out.extend(self._match(chunk, on_error))
+            time.sleep(self.delay)
+            self.chunks += 1
+            if progress:
+                progress(len(chunk))
+            if self.chunks == self.pause_after:
+                self.paused.set()
+                self.resume.wait(60)
         return out
 
 

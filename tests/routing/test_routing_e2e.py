@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+import time
 
 import openpyxl
 import pandas as pd
@@ -109,8 +110,12 @@ def test_api_routes_an_xlsx_behind_its_key(matcher, tmp_path, panels_file):
         assert c.post("/v1/match", json={"text": PROPOSALS[1][2]}).status_code == 200  # the public endpoint: no key
         assert c.post("/v1/routing/runs", files=files).status_code == 401
         r = c.post("/v1/routing/runs", files=files, headers={"X-API-Key": "k-1"})
-        assert r.status_code == 201, r.text
-        data = r.json()
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 120
+        while (data := c.get(r.json()["status_url"], headers={"X-API-Key": "k-1"}).json())["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert data["status"] == "done" and data["progress"] == {"done": 8, "total": 8}
         got = {a["proposal_id"]: a["panel_id"] for a in data["assignments"]}
         assert got == {pid: panel for pid, *_, panel in PROPOSALS}
         flagged = [a for a in data["assignments"] if a["flagged"]]

@@ -8,7 +8,7 @@ import openpyxl
 import pandas as pd
 
 from routing import Router, RoutingStore, parse_panels, proposals_from_items, read_proposals
-from routing.store import _SCHEMA
+from routing.store import _SCHEMA_V1
 
 from routing_support import FakeMatcher, panels_yaml, proposal_rows, three_panels
 
@@ -74,7 +74,7 @@ def test_a_table_without_field_columns_keeps_its_run_key(tmp_path):
 def test_a_database_from_before_the_verdicts_gains_the_columns(tmp_path):
     old = tmp_path / "old.sqlite"
     con = sqlite3.connect(old)
-    con.executescript(_SCHEMA.replace("    eligible INTEGER,\n    failed_rules TEXT NOT NULL DEFAULT '[]',\n", ""))
+    con.executescript(_SCHEMA_V1)  # the first schema, without the pre-check's columns
     con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     con.commit()
     assert "eligible" not in {r[1] for r in con.execute("PRAGMA table_info(assignments)")}

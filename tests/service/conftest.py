@@ -74,3 +74,9 @@ def live_server(matcher, settings):
     """The real app (with the session's matcher) behind uvicorn on 127.0.0.1."""
     with LiveServer(create_app(settings, matcher=matcher)) as server:
         yield server
+
+
+@pytest.fixture
+def serve_app():
+    """Serve an app of the test's own behind uvicorn on loopback: ``with serve_app(app) as server: server.url``."""
+    return LiveServer
