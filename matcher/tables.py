@@ -22,10 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .errors import InputError
+
+if TYPE_CHECKING:  # pandas is imported where a table is read or written: the service starts without it
+    import pandas as pd
 
 SUFFIXES = (".csv", ".xlsx", ".jsonl")
 
@@ -139,6 +141,8 @@ def _header(cells: tuple) -> list[str]:
 
 def _read_xlsx(path: Path, limits: TableLimits, label: str) -> pd.DataFrame:
     """The first sheet, checked against its declared dimension before its rows are parsed."""
+    import pandas as pd
+
     import openpyxl
 
     try:
@@ -193,6 +197,8 @@ def _csv_columns(path: Path) -> int:
 
 
 def _read_csv(path: Path, limits: TableLimits, label: str) -> pd.DataFrame:
+    import pandas as pd
+
     if limits.max_columns is not None and (n := _csv_columns(path)) > limits.max_columns:
         raise _too_many(label, f"the header row has {n} columns", limits.max_columns)
     nrows = None if limits.max_rows is None else limits.max_rows + 1
@@ -232,6 +238,8 @@ def read_table(path: str | Path, limits: TableLimits | None = None, label: str |
 
     ``limits``: the bounds checked before and while parsing (default: the settings'); ``label``: how messages name the file (default: its name, never a server path).
     """
+    import pandas as pd
+
     path = Path(path)
     if limits is None:
         from .config import MatcherConfig
@@ -325,6 +333,8 @@ def atomic_output(path: Path) -> Iterator[Path]:
 
 def write_table(rows: list[dict], flat: list[dict], path: str | Path) -> None:
     """Write ``rows`` (nested, for .jsonl) or ``flat`` (one column per field, for .csv/.xlsx)."""
+    import pandas as pd
+
     path = check_output(path)
     with atomic_output(path) as tmp:
         if path.suffix.lower() == ".jsonl":

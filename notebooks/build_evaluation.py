@@ -15,6 +15,9 @@ CELLS = [
      "Change `SPLIT` to `dev` while tuning; report on `test` only."),
     ("code", "%matplotlib inline\nSPLIT = 'test'\n\nfrom matcher import Matcher\nfrom matcher.evaluation import evaluate\n"
      "from matcher import report\n\nmatcher = Matcher.load()\nev = evaluate(matcher, split=SPLIT)\nev.table()"),
+    ("markdown", "## By genre: proposal, paper, review, patent, title, long proposal, English"),
+    ("code", "ev.by_genre()"),
+    ("code", "report.genre_figure(ev)"),
     ("markdown", "## Confusion over the 40 directions (fused; OOS = out of scope)"),
     ("code", "report.confusion_figure(ev)"),
     ("markdown", "## Top scores of in-scope and out-of-scope texts"),

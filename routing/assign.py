@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
 from matcher.errors import InputError
@@ -174,6 +173,8 @@ def _flow(value: np.ndarray, eligible: np.ndarray, min_cap: np.ndarray, max_cap:
     prop = 2
     pan = prop + n
     mand = pan + p
+    import networkx as nx  # here, not at import: the service starts without the solver until a run needs it
+
     g = nx.DiGraph()
     g.add_node(src, demand=-n)
     g.add_node(sink, demand=n)

@@ -5,26 +5,35 @@ organisation, an id, an actor or a reason that starts like a formula is shown as
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
 from pathlib import Path
-
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from matcher.errors import InputError
 from matcher.tables import atomic_output, cell_value, check_output
+
 from .store import AssignmentRow, RunState
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
 
 OUTPUT_SUFFIXES = (".xlsx", ".json")
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
-_BOLD = Font(bold=True)
-_TITLE = Font(bold=True, size=13)
-_HEAD_FILL = PatternFill("solid", fgColor="DDEBF7")
-_FLAG_FILL = PatternFill("solid", fgColor="FCE4D6")
-_WRAP = Alignment(wrap_text=True, vertical="top")
+
+
+@functools.lru_cache(maxsize=1)
+def _styles() -> SimpleNamespace:
+    """The sheet's fonts and fills (openpyxl is imported when a sheet is written, not when the service starts)."""
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    return SimpleNamespace(bold=Font(bold=True), title=Font(bold=True, size=13),
+                           head_fill=PatternFill("solid", fgColor="DDEBF7"),
+                           flag_fill=PatternFill("solid", fgColor="FCE4D6"),
+                           wrap=Alignment(wrap_text=True, vertical="top"))
 
 
 def check_output_path(path: str | Path) -> Path:
@@ -98,20 +107,22 @@ def _table(ws, start_row: int, headers: list[str], rows: list[list], flag_col: i
     """Write a header and rows from ``start_row``; the next free row."""
     for c, h in enumerate(headers, 1):
         cell = _put(ws, start_row, c, h)
-        cell.font = _BOLD
-        cell.fill = _HEAD_FILL
+        cell.font = _styles().bold
+        cell.fill = _styles().head_fill
     for r, values in enumerate(rows, start_row + 1):
         for c, v in enumerate(values, 1):
             cell = _put(ws, r, c, v)
-            cell.alignment = _WRAP
+            cell.alignment = _styles().wrap
         if flag_col is not None and values[flag_col]:
             for c in range(1, len(values) + 1):
-                ws.cell(row=r, column=c).fill = _FLAG_FILL
+                ws.cell(row=r, column=c).fill = _styles().flag_fill
     return start_row + len(rows) + 2
 
 
 def _widths(ws, widths: dict[int, int]) -> None:
     for col, w in widths.items():
+        from openpyxl.utils import get_column_letter
+
         ws.column_dimensions[get_column_letter(col)].width = w
 
 
@@ -139,7 +150,7 @@ def _rule_titles() -> dict[str, str]:
     return {rule.key: rule.title for rule in default_rulebook().rules}
 
 
-def workbook(state: RunState) -> Workbook:
+def workbook(state: RunState) -> "Workbook":
     """The routing sheet: a summary (run, loads, flagged items, every assignment with its reason), one sheet
     per panel, and the overrides when there are any."""
     run = state.run
@@ -147,12 +158,14 @@ def workbook(state: RunState) -> Workbook:
     by_id = {p["id"]: p for p in panels}
     loads = state.loads()
     titles = _rule_titles()
+    from openpyxl import Workbook
+
     wb = Workbook()
     ws = wb.active
     used: set[str] = set()
     ws.title = _sheet_title("汇总", used)
 
-    _put(ws, 1, 1, f"评审组分配表　运行编号 {run.run_id}").font = _TITLE
+    _put(ws, 1, 1, f"评审组分配表　运行编号 {run.run_id}").font = _styles().title
     info = [
         ("创建时间 (UTC)", run.created_at),
         ("操作人", run.actor),
@@ -167,11 +180,11 @@ def workbook(state: RunState) -> Workbook:
         ("匹配器版本", run.matcher_version),
     ] + [("备注", n) for n in run.notes]
     for r, (k, v) in enumerate(info, 3):
-        _put(ws, r, 1, k).font = _BOLD
+        _put(ws, r, 1, k).font = _styles().bold
         _put(ws, r, 2, v)
     row = 3 + len(info) + 1
 
-    _put(ws, row, 1, "各评审组工作量").font = _TITLE
+    _put(ws, row, 1, "各评审组工作量").font = _styles().title
     load_rows = [
         [p["id"], p["name"], "、".join(map(str, p["directions"])), len(p["members"]), p["quorum"],
          p["min"], p["max"], loads[p["id"]], _status(p, loads[p["id"]])]
@@ -180,13 +193,13 @@ def workbook(state: RunState) -> Workbook:
     row = _table(ws, row + 1, ["评审组", "名称", "覆盖方向", "专家数", "法定人数", "最少", "最多", "已分配", "状态"], load_rows)
 
     flagged = [r for r in state.rows if r.flagged]
-    _put(ws, row, 1, f"待人工审核（{len(flagged)}）").font = _TITLE
+    _put(ws, row, 1, f"待人工审核（{len(flagged)}）").font = _styles().title
     row = _table(
         ws, row + 1, ["编号", "项目名称", "申报单位", "首选方向", "匹配度", "原因"],
         [[r.proposal_id, r.title, r.applicant_org, _direction(r), r.affinity, r.reason] for r in flagged],
     )
 
-    _put(ws, row, 1, "全部申报书的分配及理由").font = _TITLE
+    _put(ws, row, 1, "全部申报书的分配及理由").font = _styles().title
     row = _table(
         ws, row + 1, ["编号", "项目名称", "申报单位", "形式审查", "未通过的规则", "评审组", "备选评审组", "匹配度",
                       "待人工审核", "人工调整", "分配理由"],
@@ -201,7 +214,7 @@ def workbook(state: RunState) -> Workbook:
     for p in panels:
         sheet = wb.create_sheet(_sheet_title(f"{p['id']} {p['name']}", used))
         members = "、".join(f"{m['name']}（{m['organisation']}）" for m in p["members"])
-        _put(sheet, 1, 1, f"{p['id']} {p['name']}　覆盖方向 {'、'.join(map(str, p['directions']))}").font = _TITLE
+        _put(sheet, 1, 1, f"{p['id']} {p['name']}　覆盖方向 {'、'.join(map(str, p['directions']))}").font = _styles().title
         _put(sheet, 2, 1, f"已分配 {loads[p['id']]}（最少 {p['min']}，最多 {p['max']}；{_status(p, loads[p['id']])}）；"
                                           f"法定人数 {p['quorum']}；专家：{members}")
         mine = [r for r in state.rows if r.panel_id == p["id"]]

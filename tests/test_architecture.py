@@ -77,3 +77,18 @@ def test_the_service_starts_without_the_pre_checks_numeral_reader():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[]"
+
+
+def test_the_service_starts_and_matches_without_the_routing_and_table_libraries():
+    """The solver (networkx), the spreadsheet and table libraries load when a run or a table needs them."""
+    code = (
+        "import sys; from fastapi.testclient import TestClient; from service.app import create_app; "
+        "from tests.service.service_support import make_settings\n"
+        "with TestClient(create_app(make_settings())) as c:\n"
+        "    assert c.post('/v1/match', json={'text': '钠离子电池正极材料'}).status_code == 200\n"
+        "heavy = {'pandas', 'sklearn', 'torch', 'matplotlib', 'networkx', 'openpyxl', 'sentence_transformers', 'cn2an'}\n"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
