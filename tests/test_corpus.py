@@ -49,6 +49,13 @@ def test_direction_is_complete(d: corpus.Direction) -> None:
     assert all(unicodedata.normalize("NFKC", t) == t for t in d.terms), "terms must be NFKC half-width"
 
 
+@pytest.mark.parametrize("d", DIRS, ids=lambda d: str(d.id))
+def test_direction_has_an_english_rendering(d: corpus.Direction) -> None:
+    assert d.en.isascii() and d.en.isprintable(), d.en
+    assert d.en[0].isupper() and not d.en.endswith((".", " ")), d.en
+    assert 40 <= len(d.en) <= 400 and len(d.en.split()) >= 4, d.en
+
+
 def test_every_cluster_is_used_and_unfit_directions_are_explained() -> None:
     used = {c for d in DIRS for c in d.clusters}
     assert used == {c.name for c in load_clusters()}
@@ -96,6 +103,9 @@ def _broken(tmp_path: Path, edit) -> Path:
         (lambda r: r[21]["terms"].append("磷酸铁锂"), r"direction 22: field 'terms'.*磷酸铁锂"),
         (lambda r: r[2].update(terms=[]), r"direction 3: field 'terms'"),
         (lambda r: r[9].pop("title"), r"direction 10: field 'title'"),
+        (lambda r: r[7].pop("en"), r"direction 8: field 'en' must be a non-empty string"),
+        (lambda r: r[7].update(en="  "), r"direction 8: field 'en' must be a non-empty string"),
+        (lambda r: r[7].update(en=["hot stamping"]), r"direction 8: field 'en'"),
     ],
 )
 def test_broken_directions_raise_naming_the_problem(tmp_path: Path, edit, message: str) -> None:
