@@ -23,6 +23,8 @@ class Direction:
     id: int
     title: str
     text: str
+    en: str
+    """The official wording rendered in English, as an engineer would name the direction."""
     clusters: tuple[str, ...]
     cluster_note: str | None
     terms: tuple[str, ...]
@@ -62,7 +64,7 @@ def _direction(row: Any, cluster_names: set[str]) -> Direction:
     def bad(field: str, why: str) -> ValueError:
         return ValueError(f"direction {did}: field {field!r} {why}")
 
-    for field in ("title", "text"):
+    for field in ("title", "text", "en"):
         if not isinstance(row.get(field), str) or not row[field].strip():
             raise bad(field, "must be a non-empty string")
     clusters = row.get("clusters")
@@ -84,7 +86,7 @@ def _direction(row: Any, cluster_names: set[str]) -> Direction:
     dups = sorted({t for t in terms if terms.count(t) > 1})
     if dups:
         raise bad("terms", f"has duplicates {dups}")
-    return Direction(did, row["title"], row["text"], tuple(clusters), note, tuple(terms))
+    return Direction(did, row["title"], row["text"], row["en"], tuple(clusters), note, tuple(terms))
 
 
 def load_directions(path: str | Path | None = None) -> tuple[Direction, ...]:

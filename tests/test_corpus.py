@@ -49,6 +49,47 @@ def test_direction_is_complete(d: corpus.Direction) -> None:
     assert all(unicodedata.normalize("NFKC", t) == t for t in d.terms), "terms must be NFKC half-width"
 
 
+@pytest.mark.parametrize("d", DIRS, ids=lambda d: str(d.id))
+def test_direction_has_an_english_rendering(d: corpus.Direction) -> None:
+    assert d.en.isascii() and d.en.isprintable(), d.en
+    assert d.en[0].isupper() and not d.en.endswith((".", " ")), d.en
+    assert 40 <= len(d.en) <= 400 and len(d.en.split()) >= 4, d.en
+
+
+# Capitalised words an English term may hold: names of people, places, taxa, products and models.
+NAMES = {
+    "Advanced", "African", "Aquilaria", "Bacillus", "Beauveria", "Camellia", "China", "Chinese", "Cinnamomum",
+    "Doppler", "Earth", "Ethernet", "Fusarium", "Illicium", "Kalman", "Landsat", "Marker", "Metarhizium", "Micro",
+    "Mini", "Natta", "Net", "Neumann", "Peltier", "Pichia", "Prussian", "Seebeck", "Sentinel", "Siraitia",
+    "Transformer", "Trichoderma", "Yao", "Zhuang", "Ziegler",
+}
+
+
+def _english(d: corpus.Direction) -> list[str]:
+    return [t for t in d.terms if t.isascii() and any(ch.isalpha() for ch in t)]
+
+
+def test_english_terms_are_lower_case_unless_abbreviations_or_names() -> None:
+    """'hot stamping', 'SOEC', 'MoS2', 'Kalman filter' — not 'Hot stamping' or 'Solid Oxide'."""
+    bad = {(d.id, t) for d in DIRS for t in _english(d)
+           for w in re.split(r"[^A-Za-z0-9]+", t) if re.fullmatch(r"[A-Z][a-z]{2,}", w) and w not in NAMES}
+    assert not bad, sorted(bad)
+
+
+@pytest.mark.parametrize("d", DIRS, ids=lambda d: str(d.id))
+def test_direction_speaks_english_too(d: corpus.Direction) -> None:
+    assert len(_english(d)) >= 20, "English papers and patents find too little of this direction"
+    lower = [t.lower() for t in d.terms]
+    assert len(set(lower)) == len(lower), "terms that differ only in case are spotted twice"
+
+
+def test_no_term_is_only_punctuation_or_digits() -> None:
+    """Digits alone are no evidence, except the cylindrical cell formats (18650: 18 mm by 65.0 mm) of direction 24."""
+    bad = [(d.id, t) for d in DIRS for t in d.terms
+           if not any(ch.isalpha() for ch in t) and not (d.id == 24 and re.fullmatch(r"\d{5}", t))]
+    assert not bad, bad
+
+
 def test_every_cluster_is_used_and_unfit_directions_are_explained() -> None:
     used = {c for d in DIRS for c in d.clusters}
     assert used == {c.name for c in load_clusters()}
@@ -96,6 +137,9 @@ def _broken(tmp_path: Path, edit) -> Path:
         (lambda r: r[21]["terms"].append("磷酸铁锂"), r"direction 22: field 'terms'.*磷酸铁锂"),
         (lambda r: r[2].update(terms=[]), r"direction 3: field 'terms'"),
         (lambda r: r[9].pop("title"), r"direction 10: field 'title'"),
+        (lambda r: r[7].pop("en"), r"direction 8: field 'en' must be a non-empty string"),
+        (lambda r: r[7].update(en="  "), r"direction 8: field 'en' must be a non-empty string"),
+        (lambda r: r[7].update(en=["hot stamping"]), r"direction 8: field 'en'"),
     ],
 )
 def test_broken_directions_raise_naming_the_problem(tmp_path: Path, edit, message: str) -> None:
