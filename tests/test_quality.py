@@ -91,3 +91,9 @@ def test_evaluation(matcher):
 def test_quality_floors_on_the_test_split(test_evaluation):
     fused = test_evaluation.fused
     assert fused.top1 >= 0.85 and fused.top3 >= 0.96, (fused.top1, fused.top3)
+
+
+def test_quality_floor_in_every_genre(test_evaluation):
+    table = test_evaluation.by_genre().loc["fused"]
+    low = {genre: row["top1"] for genre, row in table.iterrows() if row["top1"] is not None and row["top1"] < 0.75}
+    assert not low, low
