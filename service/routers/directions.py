@@ -28,6 +28,7 @@ def direction_dict(d) -> dict:
         "id": d.id,
         "title": d.title,
         "text": d.text,
+        "en": d.en,
         "clusters": list(d.clusters),
         "cluster_note": d.cluster_note,
         "terms": list(d.terms),

@@ -124,6 +124,7 @@ class DirectionOut(Strict):
     id: int
     title: str = Field(description="Short label.")
     text: str = Field(description="The official wording of the direction in the guide.")
+    en: str = Field(description="The official wording rendered in English.")
     clusters: list[str]
     cluster_note: str | None
     terms: list[str]

@@ -245,13 +245,14 @@ def test_directions(client, matcher):
     dirs = r.json()["directions"]
     assert [d["id"] for d in dirs] == list(range(1, N + 1))
     assert dirs[21]["text"] == matcher.directions[21].text
-    assert set(dirs[0]) == {"id", "title", "text", "clusters", "cluster_note", "terms"}
+    assert set(dirs[0]) == {"id", "title", "text", "en", "clusters", "cluster_note", "terms"}
 
 
 def test_one_direction(client, matcher):
     r = client.get("/v1/directions/22")
     assert r.status_code == 200
     assert r.json()["id"] == 22 and r.json()["text"] == matcher.directions[21].text
+    assert r.json()["en"] == matcher.directions[21].en and r.json()["en"].startswith("Key new materials for lithium")
     assert_error(client.get(f"/v1/directions/{N + 1}"), 404, "direction_not_found", "direction_id")
     assert_error(client.get("/v1/directions/0"), 404, "direction_not_found", "direction_id")
     assert_error(client.get("/v1/directions/abc"), 422, "wrong_type", "direction_id")
