@@ -17,6 +17,6 @@ def test_evaluation_notebook_runs_and_plots():
             cell.outputs = []
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 3
+    assert len(images) == 4  # confusion, scores, by length, by genre
     table = nb.cells[1].outputs[-1]["data"]["text/plain"]
     assert "fused" in table and "lexical" in table and "dense" in table
