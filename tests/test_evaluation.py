@@ -104,6 +104,28 @@ def test_calibrate_chooses_by_cross_validation_and_records_a_manifest(cli_run, l
                                                                         "long_text_windows"}
 
 
+def test_calibrate_never_chooses_the_opening_alone(cli_run, labelled_sample, tmp_path):
+    code, out, err = cli_run("calibrate", labelled_sample, "--folds", "3", "-o", tmp_path / "f.json")
+    assert code == 0, err
+    assert "opening                              5 nearest terms" in out and "not a candidate" in out
+    data = json.loads((tmp_path / "f.json").read_text(encoding="utf-8"))
+    s = data["settings"]
+    assert s["query_max_tokens"] == 0 or s["long_text_windows"] > 0, s
+
+
+def test_genre_mean_counts_each_genre_the_same_and_ignores_out_of_scope_texts():
+    import numpy as np
+
+    from matcher.calibrate import genre_mean, top1_hits
+
+    hits = top1_hits(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.5, 0.5]]), [[1], [1], [1], []], [1, 2])
+    assert hits[:3].tolist() == [1.0, 0.0, 1.0] and np.isnan(hits[3])
+    mean, se = genre_mean(np.array([1.0, 1.0, 1.0, 0.0, np.nan]), ["a", "a", "a", "b", "b"])
+    assert mean == 0.5 and se == 0.0  # genre a: 1.0 over three texts, genre b: 0.0 over one
+    paired, paired_se = genre_mean(np.array([0.0, 0.0, 1.0, 0.0]), ["a"] * 4)
+    assert paired == 0.25 and abs(paired_se - (0.25 * 0.75 / 4) ** 0.5) < 1e-12
+
+
 @pytest.mark.parametrize("split", ["test", "all"])
 def test_calibrate_refuses_to_fit_on_test(cli_run, labelled_sample, tmp_path, split):
     code, _, err = cli_run("calibrate", labelled_sample, "--split", split, "-o", tmp_path / "f.json")
