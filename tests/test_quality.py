@@ -53,6 +53,15 @@ def test_a_dosage_form_is_read_as_a_drug_not_as_sugar(matcher):
     assert r.best.id == 9
 
 
+@pytest.mark.parametrize("text", [
+    "甘蔗叶民间药用：壮族医药中甘蔗叶清热解毒的药效物质基础与质量标准研究",
+    "瑶医常用甘蔗叶、甘蔗根入药，本研究考证其药用历史并测定总黄酮含量，为民族药开发提供依据。",
+])
+def test_a_folk_medicine_from_sugarcane_is_read_as_medicine_not_as_sugar(matcher, text):
+    r = matcher.match(text, top_k=3)
+    assert r.best.id == 10 and 13 in [d.id for d in r.directions]
+
+
 def test_a_long_proposal_is_read_past_its_background(matcher):
     """The dense signal reads the opening and the window holding the guide's terms, not the background alone."""
     import dataclasses
