@@ -353,7 +353,8 @@ def write_table(rows: list[dict], flat: list[dict], path: str | Path) -> None:
 def flat_row(row: dict, top_k: int) -> dict:
     """One spreadsheet row of a batch result (:meth:`MatchResult.to_dict` plus id and error): the top
     directions flattened into numbered columns."""
-    flat = {"id": row["id"], "in_scope": row["in_scope"], "in_scope_score": row.get("in_scope_score")}
+    flat = {"id": row["id"], "in_scope": row["in_scope"], "in_scope_score": row.get("in_scope_score"),
+            "reason": row.get("reason")}
     for k in range(top_k):
         d = row["directions"][k] if k < len(row["directions"]) else None
         n = k + 1

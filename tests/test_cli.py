@@ -87,11 +87,13 @@ def test_batch_round_trip(run, tmp_path, suffix_in, suffix_out):
         assert set(rows[0]["directions"][0]) >= {"id", "title", "score", "cluster", "matched_terms"}
         assert {"id", "in_scope", "directions", "clusters"} <= set(rows[0])
         assert rows[1]["error"] and rows[1]["in_scope"] is None
-        assert rows[3]["in_scope"] is False
+        assert rows[3]["in_scope"] is False and rows[3]["reason"] in ("no_direction_fits", "too_vague")
+        assert rows[0]["reason"] == "fits"
     else:
         out = pd.read_csv(dst, dtype=str) if suffix_out == ".csv" else pd.read_excel(dst, dtype=str)
         assert list(out["id"]) == ["P1", "P2", "P3", "P4"]
         assert out.loc[0, "direction_1_id"] == "22"
+        assert out.loc[0, "reason"] == "fits" and out.loc[3, "reason"] in ("no_direction_fits", "too_vague")
         assert "direction_2_score" in out.columns and "direction_3_id" not in out.columns
 
 
