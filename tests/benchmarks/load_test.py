@@ -38,7 +38,8 @@ def texts_by_kind() -> tuple[list[str], list[str]]:
     for line in LABELLED.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            (titles if row.get("kind") == "title" else abstracts).append(row["text"])
+            if row.get("genre") != "long":  # titles and abstracts; long proposals are not this test's mix
+                (titles if row.get("genre") == "title" else abstracts).append(row["text"])
     return titles, abstracts
 
 

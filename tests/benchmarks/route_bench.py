@@ -48,7 +48,7 @@ def labelled_items(n: int, seed: int = 7) -> tuple[list[dict], dict[str, list[in
     for k in range(n):
         r = rows[k % len(rows)]
         pid = f"B{k + 1:05d}"
-        title, abstract = (r["text"], "") if r.get("kind") == "title" else ("", r["text"])
+        title, abstract = (r["text"], "") if r.get("genre") == "title" else ("", r["text"])
         items.append({"id": pid, "title": title, "abstract": abstract, "applicant_org": rng.choice(companies + ORGS[:3]),
                       "partner_orgs": "；".join(rng.sample(ORGS, rng.randint(0, 2)))})
         labels[pid] = list(r.get("labels") or [])
