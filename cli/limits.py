@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
-from matcher.config import MatcherConfig
+from matcher.config import MatcherConfig, TableLimits
 from matcher.errors import InputError
-
-if TYPE_CHECKING:  # matcher.tables imports pandas, which `guide-match match` does not need
-    from matcher.tables import TableLimits
 
 
 def add_limit_options(parser: argparse.ArgumentParser, rows_setting: str) -> None:
@@ -21,8 +17,6 @@ def add_limit_options(parser: argparse.ArgumentParser, rows_setting: str) -> Non
 def table_limits(args: argparse.Namespace, max_rows: int | None = None) -> TableLimits:
     """The limits for this command's input table: the settings', ``--max-rows``, or none with ``--trusted``."""
     if getattr(args, "trusted", False):
-        from matcher.tables import TableLimits
-
         return TableLimits()
     rows = getattr(args, "max_rows", None)
     if rows is not None and rows < 1:

@@ -7,8 +7,8 @@ is defined here once and read by the library, the command line, the API and its 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,9 +16,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from models import DEFAULT_MODEL_DIR, MODELS_DIR
 
 from .errors import InputError
-
-if TYPE_CHECKING:
-    from .tables import TableLimits
 
 ENV_PREFIX = "GUIDE_MATCH_"
 
@@ -38,6 +35,21 @@ def settings_error(err: ValidationError, prefix: str = ENV_PREFIX) -> InputError
     raw = e.get("input")
     shown = f"={raw!r}" if isinstance(raw, (str, int, float)) and len(str(raw)) <= 100 else ""
     return InputError(f"{name}{shown}: {_ACCEPTED.get(e['type'], e['msg'])}", name, "invalid_setting")
+
+
+@dataclass(frozen=True)
+class TableLimits:
+    """How much of a table is read; None: no limit. The defaults are settings
+    (``GUIDE_MATCH_TABLE_*``, :meth:`matcher.MatcherConfig.table_limits`); the command line's
+    ``--trusted`` lifts them for a file the user vouches for."""
+
+    max_rows: int | None = None
+    """Data rows (the header not counted)."""
+    max_columns: int | None = None
+    max_field_chars: int | None = None
+    """Characters in one cell or JSON value."""
+    max_bytes: int | None = None
+    """Bytes of the file once unpacked: an .xlsx's declared uncompressed members, a .csv or .jsonl's size."""
 
 
 class MatcherConfig(BaseSettings):
@@ -104,10 +116,8 @@ class MatcherConfig(BaseSettings):
         except ValidationError as err:
             raise settings_error(err) from None
 
-    def table_limits(self, max_rows: int | None = None) -> "TableLimits":
+    def table_limits(self, max_rows: int | None = None) -> TableLimits:
         """The bounds for reading a table (``max_rows``: another row limit, e.g. routing's)."""
-        from .tables import TableLimits
-
         return TableLimits(
             max_rows=max_rows or self.table_max_rows,
             max_columns=self.table_max_columns,

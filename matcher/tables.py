@@ -4,7 +4,7 @@ Every failure becomes an :class:`InputError` that names the file, the row or col
 because the people who run batches are program officers, not Python programmers. Messages never
 quote a cell: tables hold confidential proposals and may arrive through the API.
 
-Tables come from outside, so reading is bounded by :class:`TableLimits` before anything is parsed:
+Tables come from outside, so reading is bounded by :class:`~matcher.config.TableLimits` before anything is parsed:
 the bytes a file holds once unpacked (an .xlsx declares them in its zip directory), the sheet's
 declared dimension, the number of rows and columns, and the length of each field. Writing goes
 through :func:`cell_value`, so no value from a proposal becomes a live formula in Excel or WPS.
@@ -19,11 +19,11 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .config import MatcherConfig, TableLimits
 from .errors import InputError
 
 if TYPE_CHECKING:  # pandas is imported where a table is read or written: the service starts without it
@@ -37,21 +37,6 @@ class TableTooLarge(InputError):
 
     def __init__(self, message: str, field: str | None = "input"):
         super().__init__(message, field, "table_too_large")
-
-
-@dataclass(frozen=True)
-class TableLimits:
-    """How much of a table is read; None: no limit. The defaults are settings
-    (``GUIDE_MATCH_TABLE_*``, :meth:`matcher.MatcherConfig.table_limits`); the command line's
-    ``--trusted`` lifts them for a file the user vouches for."""
-
-    max_rows: int | None = None
-    """Data rows (the header not counted)."""
-    max_columns: int | None = None
-    max_field_chars: int | None = None
-    """Characters in one cell or JSON value."""
-    max_bytes: int | None = None
-    """Bytes of the file once unpacked: an .xlsx's declared uncompressed members, a .csv or .jsonl's size."""
 
 
 def _suffix(path: Path, role: str) -> str:
@@ -242,8 +227,6 @@ def read_table(path: str | Path, limits: TableLimits | None = None, label: str |
 
     path = Path(path)
     if limits is None:
-        from .config import MatcherConfig
-
         limits = MatcherConfig.from_env().table_limits()
     label = label or path.name
     suffix = _suffix(path, "input")

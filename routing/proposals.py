@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eligibility.facts import FIELD_COLUMNS
+from matcher.config import TableLimits
 from matcher.errors import InputError
-from matcher.tables import TableLimits, read_table
+from matcher.tables import read_table
 from matcher.text import normalize
 
 COLUMNS = ("id", "title", "abstract", "applicant_org", "partner_orgs")
