@@ -29,7 +29,7 @@ from .export import write_output
 from .options import RoutingOptions, check_label
 from .panels import PanelSet, load_panels
 from .proposals import Proposal
-from .jobs import INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE, SERVER_STOPPED, SERVER_STOPPED_MESSAGE, owner, reap
+from .ownership import INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE, SERVER_STOPPED, SERVER_STOPPED_MESSAGE, owner, reap
 from .store import (
     CONFIRMED,
     DONE,

@@ -15,7 +15,8 @@ import pytest
 from matcher import InputError
 from routing import Router, parse_panels, proposals_from_items
 from routing import store as store_mod
-from routing.jobs import RoutingWorker, owner, reap
+from routing.jobs import RoutingWorker
+from routing.ownership import owner, reap
 from routing.store import RoutingStore, RunConflict
 
 from routing_support import ChunkedFakeMatcher, FakeMatcher, panels_yaml, proposal_rows, three_panels

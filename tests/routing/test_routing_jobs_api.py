@@ -19,7 +19,7 @@ import openpyxl
 import pandas as pd
 
 from routing import Router, load_panels, proposals_from_items
-from routing.jobs import owner
+from routing.ownership import owner
 from routing.store import RoutingStore
 
 from routing_support import ChunkedFakeMatcher, FakeMatcher, proposal_rows
