@@ -81,10 +81,16 @@ def _z(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class QueryEmbeddings:
-    """A batch's embeddings: each text's opening, and the best window of the long ones (None for the others)."""
+    """A batch's embeddings: each text's opening, and the best window of the long ones (None for the others).
+
+    Finding a long text's best window segments it and spots its terms; ``tokens`` and ``found`` keep
+    them (None for the texts not segmented) so that :meth:`SignalExtractor.signals` does not redo it.
+    """
 
     head: np.ndarray
     extra: tuple[np.ndarray | None, ...]
+    tokens: tuple[list[str] | None, ...]
+    found: tuple[set[str] | None, ...]
 
 
 def direction_passage(d: Direction) -> str:
@@ -146,25 +152,35 @@ class SignalExtractor:
         """Embeddings of the texts' openings (``head``: when the caller has them), and of each long text's best window."""
         if head is None:
             head = self.encoder.encode(normalized, self.prompt, settings.query_max_tokens)
-        best = [self._best_window(t, settings) for t in normalized]
-        todo = [i for i, w in enumerate(best) if w]
-        extra: list[np.ndarray | None] = [None] * len(normalized)
-        if todo:
-            for i, e in zip(todo, self.encoder.encode([best[i] for i in todo], self.prompt, settings.query_max_tokens)):
+        n = len(normalized)
+        extra: list[np.ndarray | None] = [None] * n
+        tokens: list[list[str] | None] = [None] * n
+        found: list[set[str] | None] = [None] * n
+        best: dict[int, str] = {}
+        for i, text in enumerate(normalized):
+            windows = self._long_text_windows(text, settings)
+            if windows:
+                tokens[i] = self.segmenter.tokens(text)
+                found[i] = self.spotter.find(text, tokens[i])
+                best[i] = self._best_window(text, windows, found[i])
+        if best:
+            for i, e in zip(best, self.encoder.encode(list(best.values()), self.prompt, settings.query_max_tokens)):
                 extra[i] = e
-        return QueryEmbeddings(head, tuple(extra))
+        return QueryEmbeddings(head, tuple(extra), tuple(tokens), tuple(found))
 
-    def _best_window(self, text: str, settings: SignalSettings) -> str | None:
-        """The window after the opening that holds most of the guide's terms, for a long text; else None."""
+    def _long_text_windows(self, text: str, settings: SignalSettings) -> list[tuple[int, int, int]]:
+        """The windows of ``query_max_tokens`` a long text is cut into; empty for a text that is not long."""
         if not settings.long_text_windows or not settings.query_max_tokens:
-            return None
+            return []
         size = settings.query_max_tokens - self.encoder.prompt_tokens(self.prompt) - 2
         if len(text) < size * settings.long_text_windows:  # a token is at least one character
-            return None
+            return []
         windows = self.encoder.windows(text, size)
-        if len(windows) < settings.long_text_windows:
-            return None
-        spans = self.spotter.spans(text, self.spotter.find(text, self.segmenter.tokens(text)))
+        return windows if len(windows) >= settings.long_text_windows else []
+
+    def _best_window(self, text: str, windows: list[tuple[int, int, int]], found: set[str]) -> str:
+        """The window after the opening that holds most of the guide's terms."""
+        spans = self.spotter.spans(text, found)
         starts = np.array([a for _, occurrences in spans.items() for a, _ in occurrences], dtype=np.int64)
         counts = np.bincount(np.searchsorted([a for a, _, _ in windows], starts, side="right") - 1,
                              minlength=len(windows))
@@ -193,9 +209,10 @@ class SignalExtractor:
                 dense_text[i] = np.maximum(dense_text[i], x[0])
                 mean = q.head[i] + e
                 embeddings[i] = mean / np.linalg.norm(mean)
-        tokens = [self.segmenter.tokens(t) for t in normalized]
+        tokens = [tok if tok is not None else self.segmenter.tokens(t) for t, tok in zip(normalized, q.tokens)]
         lexical = np.stack([self.lexical.scores(tok) for tok in tokens])
-        found = [self._terms_by_direction(self.spotter.find(t, tok)) for t, tok in zip(normalized, tokens)]
+        found = [self._terms_by_direction(f if f is not None else self.spotter.find(t, tok))
+                 for t, tok, f in zip(normalized, tokens, q.found)]
         hits = np.array([[len(f) for f in row] for row in found], dtype=np.float32)
         shares = np.array([script_shares(t) for t in normalized], dtype=np.float64).reshape(-1, 2)
         signals = Signals(
