@@ -57,6 +57,13 @@ def test_a_back_arrow_breaks_a_contract(copy_of_the_tree, module, line, contract
     assert f"{contract}" in proc.stdout and "BROKEN" in proc.stdout, proc.stdout[-2000:]
 
 
+def _python(code: str) -> str:
+    """What a fresh interpreter running ``code`` in the checkout prints (it must exit 0)."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.strip()
+
+
 def test_matching_loads_only_what_matching_needs():
     """`guide-match match` and the service's matcher: no pandas, scikit-learn, torch, matplotlib or web stack."""
     code = (
@@ -65,18 +72,14 @@ def test_matching_loads_only_what_matching_needs():
         "'cn2an', 'eligibility.reader'}; "
         "print(sorted(heavy & set(sys.modules)))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == "[]"
+    assert _python(code) == "[]"
 
 
 def test_the_service_starts_without_the_pre_checks_numeral_reader():
     """The API loads the pre-check on the first POST /v1/check, not at start-up."""
     code = ("import sys; from service.app import create_app; create_app(); "
             "print(sorted({'cn2an', 'eligibility.reader', 'eligibility.verdict'} & set(sys.modules)))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == "[]"
+    assert _python(code) == "[]"
 
 
 def test_the_service_starts_and_matches_without_the_routing_and_table_libraries():
@@ -89,6 +92,4 @@ def test_the_service_starts_and_matches_without_the_routing_and_table_libraries(
         "heavy = {'pandas', 'sklearn', 'torch', 'matplotlib', 'networkx', 'openpyxl', 'sentence_transformers', 'cn2an'}\n"
         "print(sorted(heavy & set(sys.modules)))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert _python(code).splitlines()[-1] == "[]"
